@@ -1,0 +1,118 @@
+"""Exercise stubs: they match the reference, start out unimplemented, and the checker grades them."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from diffusion_path.check import load_contract, load_implementation, run_checks
+from diffusion_path.exercises import stub_source, write_stubs
+from diffusion_path.tasks import TASKS
+
+READY = [task for task in TASKS if task.ready]
+
+
+def _functions(source: str) -> dict[str, ast.FunctionDef]:
+    return {
+        node.name: node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+    }
+
+
+@pytest.mark.parametrize("task", READY, ids=lambda task: task.id)
+def test_stub_has_reference_signatures_and_docstrings(task):
+    reference = load_implementation(task)
+    stub = _functions(stub_source(task))
+    assert sorted(stub) == sorted(reference.__all__)
+    for name, node in stub.items():
+        ref = getattr(reference, name)
+        ref_node = _functions(inspect.getsource(ref))[name]
+        assert ast.dump(node.args) == ast.dump(ref_node.args), f"{name}: signature differs"
+        assert ast.get_docstring(node) == inspect.getdoc(ref), f"{name}: docstring differs"
+
+
+@pytest.mark.parametrize("task", READY, ids=lambda task: task.id)
+def test_fresh_stubs_are_all_not_implemented(task, tmp_path):
+    write_stubs(tmp_path, [task])
+    report = run_checks(task, tmp_path)
+    assert not report.passed
+    assert {r.status for r in report.results} == {"not implemented"}
+    assert [r.function for r in report.results] == load_contract(task).functions
+
+
+@pytest.mark.parametrize("task", READY, ids=lambda task: task.id)
+def test_copy_of_reference_passes(task, tmp_path):
+    """A learner who writes exactly the reference code passes every check."""
+    shutil.copy(inspect.getsourcefile(load_implementation(task)), tmp_path / task.exercise_file)
+    assert run_checks(task, tmp_path).passed
+
+
+def test_init_never_overwrites(tmp_path):
+    task = READY[0]
+    mine = tmp_path / task.exercise_file
+    mine.write_text("# my work\n")
+    written, kept = write_stubs(tmp_path, [task])
+    assert written == [] and kept == [mine]
+    assert mine.read_text() == "# my work\n"
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "diffusion_path", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_on_stubs_lists_every_function_and_exits_1(tmp_path):
+    result = _cli("exercises", "init", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    result = _cli("check", "pre-1", "--impl", str(tmp_path))
+    assert result.returncode == 1
+    for function in load_contract(READY[0]).functions:
+        assert re.search(rf"○ {function}\s+not implemented", result.stdout), result.stdout
+
+
+def test_cli_names_the_buggy_function_and_its_hint(tmp_path):
+    """One deliberate bug (sigma squared in the normaliser) fails exactly that function."""
+    task = READY[0]
+    source = inspect.getsource(load_implementation(task))
+    buggy = source.replace(
+        "(sigma * math.sqrt(2.0 * math.pi))", "(sigma**2 * math.sqrt(2.0 * math.pi))"
+    )
+    assert buggy != source
+    (tmp_path / task.exercise_file).write_text(buggy)
+    result = _cli("check", "pre-1", "--impl", str(tmp_path))
+    assert result.returncode == 1
+    assert re.search(r"✘ gaussian_pdf\s+failed", result.stdout), result.stdout
+    hint = next(c.hint for c in load_contract(task).checks if c.function == "gaussian_pdf")
+    assert f"hint: {hint}" in result.stdout
+    assert result.stdout.count("✘") == 1, "only the buggy function should fail"
+
+
+def test_cli_on_reference_exits_0():
+    result = _cli("check", "pre-1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "9 of 9 functions pass." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["check", "pre-9"], "task must be one of"),
+        (["check", "pre-1", "--impl", "/nonexistent/place"], "impl must be"),
+        (["check", "core-6"], "has no checks yet"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_status_2(args, needle):
+    result = _cli(*args)
+    assert result.returncode == 2
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
