@@ -32,6 +32,7 @@ __all__ = [
     "FunctionResult",
     "Report",
     "load_implementation",
+    "reference_namespace",
     "run_checks",
 ]
 
@@ -154,7 +155,7 @@ def load_implementation(task: Task, impl: str | Path | None = None) -> ModuleTyp
     if impl is None:
         if not task.ready:
             raise ValueError(f"task {task.id!r} has no reference solution yet")
-        return importlib.import_module(task.module)
+        return reference_namespace(task)
     path = Path(impl)
     if path.is_dir():
         path = path / task.exercise_file
@@ -168,6 +169,25 @@ def load_implementation(task: Task, impl: str | Path | None = None) -> ModuleTyp
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def reference_namespace(task: Task) -> ModuleType:
+    """The reference solution of ``task`` as one module: its modules' public names together.
+
+    A task may span several modules (Core Task 1 has ``schedules`` and ``forward``);
+    a learner writes them all in one file, so the reference is checked the same way.
+    """
+    if len(task.modules) == 1:
+        return importlib.import_module(task.modules[0])
+    namespace = ModuleType(f"reference_{task.slug}")
+    names: list[str] = []
+    for dotted in task.modules:
+        module = importlib.import_module(dotted)
+        for name in module.__all__:
+            setattr(namespace, name, getattr(module, name))
+            names.append(name)
+    namespace.__all__ = names
+    return namespace
 
 
 def _first_line(error: BaseException) -> str:

@@ -27,7 +27,7 @@ class Task:
         page: Path of the page under ``docs/``.
         needs: Ids of the tasks to do first.
         cpu_minutes: Honest time for the page's experiments on a 2-core laptop CPU.
-        module: Dotted path of the reference module, or ``None`` while the task is planned.
+        modules: Dotted paths of the reference modules; empty while the task is planned.
     """
 
     id: str
@@ -35,12 +35,12 @@ class Task:
     page: str
     needs: tuple[str, ...]
     cpu_minutes: int
-    module: str | None = None
+    modules: tuple[str, ...] = ()
 
     @property
     def ready(self) -> bool:
         """Whether the reference solution, exercise stub and contract exist."""
-        return self.module is not None
+        return bool(self.modules)
 
     @property
     def slug(self) -> str:
@@ -65,11 +65,21 @@ TASKS: tuple[Task, ...] = (
         "pre/1-gaussians.md",
         (),
         5,
-        "diffusion_path.foundations.gaussians",
+        ("diffusion_path.foundations.gaussians",),
     ),
-    Task("pre-2", "Sampling from probability distributions", "pre/2-sampling.md", ("pre-1",), 10),
     Task(
-        "pre-3", "Markov chains and stochastic processes", "pre/3-markov-chains.md", ("pre-2",), 5
+        "pre-2",
+        "Sampling from probability distributions",
+        "pre/2-sampling.md",
+        ("pre-1",),
+        10,
+    ),
+    Task(
+        "pre-3",
+        "Markov chains and stochastic processes",
+        "pre/3-markov-chains.md",
+        ("pre-2",),
+        5,
     ),
     Task("pre-4", "Variational autoencoders", "pre/4-vae.md", ("pre-1", "pre-2"), 15),
     Task("pre-5", "Denoising autoencoders", "pre/5-denoising-autoencoders.md", ("pre-4",), 10),

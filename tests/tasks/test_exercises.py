@@ -16,6 +16,7 @@ from diffusion_path.exercises import stub_source, write_stubs
 from diffusion_path.tasks import TASKS
 
 READY = [task for task in TASKS if task.ready]
+PLANNED = [task for task in TASKS if not task.ready]
 
 
 def _functions(source: str) -> dict[str, ast.FunctionDef]:
@@ -47,7 +48,9 @@ def test_fresh_stubs_are_all_not_implemented(task, tmp_path):
     assert [r.function for r in report.results] == load_contract(task).functions
 
 
-@pytest.mark.parametrize("task", READY, ids=lambda task: task.id)
+@pytest.mark.parametrize(
+    "task", [t for t in READY if len(t.modules) == 1], ids=lambda task: task.id
+)
 def test_copy_of_reference_passes(task, tmp_path):
     """A learner who writes exactly the reference code passes every check."""
     shutil.copy(inspect.getsourcefile(load_implementation(task)), tmp_path / task.exercise_file)
@@ -98,7 +101,8 @@ def test_cli_names_the_buggy_function_and_its_hint(tmp_path):
 def test_cli_on_reference_exits_0():
     result = _cli("check", "pre-1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "9 of 9 functions pass." in result.stdout
+    n = len(load_contract(READY[0]).functions)
+    assert f"{n} of {n} functions pass." in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -106,7 +110,7 @@ def test_cli_on_reference_exits_0():
     [
         (["check", "pre-9"], "task must be one of"),
         (["check", "pre-1", "--impl", "/nonexistent/place"], "impl must be"),
-        (["check", "core-6"], "has no checks yet"),
+        *([(["check", PLANNED[0].id], "has no checks yet")] if PLANNED else []),
         (["frobnicate"], "invalid choice"),
     ],
 )

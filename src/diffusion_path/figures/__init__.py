@@ -1,0 +1,85 @@
+"""The figures and tables the pages show, regenerated from the library on every site build.
+
+Each task with experiments has a module ``diffusion_path.figures.<slug>`` (e.g.
+``pre_1``) defining
+
+- ``FIGURES``: a dict from a figure name to a function returning a
+  ``matplotlib.figure.Figure``; the page embeds it as ``figures/<task-id>/<name>.png``;
+- ``TABLES`` (optional): a dict from a table name to a function returning a Markdown
+  table; a page shows it where it writes ``<!-- table: <task-id>/<name> -->``.
+
+The site build calls [`render`][diffusion_path.figures.render] and
+[`table`][diffusion_path.figures.table]; ``diffusion-path figures --out DIR`` writes
+the same PNG files for anyone to look at.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from diffusion_path.tasks import Task, get_task
+
+__all__ = ["figure_bytes", "figure_names", "render", "table"]
+
+
+def _module(task: Task) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"{__name__}.{task.slug}")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.{task.slug}":
+            raise
+        return None
+
+
+def _recipes(task: Task, kind: str) -> dict[str, Callable]:
+    module = _module(task)
+    return dict(getattr(module, kind, {})) if module else {}
+
+
+def figure_names(task: Task | str) -> list[str]:
+    """Names of the figures of ``task`` (an empty list when it has none).
+
+    Examples:
+        >>> "histogram" in figure_names("pre-1")
+        True
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    return list(_recipes(task, "FIGURES"))
+
+
+def figure_bytes(task: Task | str, name: str, dpi: int = 110) -> bytes:
+    """Render one figure of ``task`` to PNG bytes."""
+    import io
+
+    task = get_task(task) if isinstance(task, str) else task
+    recipes = _recipes(task, "FIGURES")
+    if name not in recipes:
+        raise ValueError(f"name must be one of {sorted(recipes)} for {task.id}, got {name!r}")
+    figure = recipes[name]()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def render(task: Task | str, out: str | Path) -> list[Path]:
+    """Write every figure of ``task`` as ``out/<task-id>/<name>.png``; return the paths."""
+    task = get_task(task) if isinstance(task, str) else task
+    paths = []
+    for name in figure_names(task):
+        path = Path(out) / task.id / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(figure_bytes(task, name))
+        paths.append(path)
+    return paths
+
+
+def table(task: Task | str, name: str) -> str:
+    """Compute the Markdown table ``name`` of ``task``."""
+    task = get_task(task) if isinstance(task, str) else task
+    recipes = _recipes(task, "TABLES")
+    if name not in recipes:
+        raise ValueError(f"name must be one of {sorted(recipes)} for {task.id}, got {name!r}")
+    return recipes[name]()

@@ -1,0 +1,96 @@
+"""The pages: every ```python block runs, and every ready task page has the task page shape."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from diffusion_path.tasks import TASKS
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = sorted(p for p in DOCS.rglob("*.md") if "_hooks" not in p.parts)
+
+# A fence opens with ``` or ~~~ (any indent, as inside admonitions and tabs) and closes with the same.
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def python_blocks(text: str) -> list[tuple[int, str]]:
+    """The ```python blocks of a page, dedented, with their line numbers."""
+    blocks = []
+    for match in FENCE.finditer(text):
+        if match.group("lang") in ("python", "py"):
+            line = text.count("\n", 0, match.start()) + 1
+            blocks.append((line, textwrap.dedent(match.group("body"))))
+    return blocks
+
+
+def test_fence_finder_sees_indented_blocks():
+    text = "??? note\n    ```python\n    x = 1\n    ```\n\n```bash\nls\n```\n"
+    assert python_blocks(text) == [(2, "x = 1\n")]
+
+
+PAGES_WITH_CODE = [p for p in PAGES if python_blocks(p.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=lambda p: str(p.relative_to(DOCS)))
+def test_python_blocks_on_page_run(page, tmp_path, monkeypatch):
+    """The blocks of a page run in order in one namespace, as a reader would paste them."""
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__page__"}
+    for line, code in python_blocks(page.read_text(encoding="utf-8")):
+        try:
+            exec(compile(code, f"{page.relative_to(DOCS)}:{line}", "exec"), namespace)
+        except Exception as error:
+            raise AssertionError(
+                f"{page.relative_to(DOCS)}, block at line {line}: {error!r}"
+            ) from error
+
+
+SHAPE = [
+    "## Why this matters",
+    "## Theory",
+    "## Your task",
+    "## Check your work",
+    "## Reference solution",
+    "## Experiments",
+    "## Summary",
+    "## Exercises",
+    "## What comes next",
+]
+
+
+@pytest.mark.parametrize("task", [t for t in TASKS if t.ready], ids=lambda t: t.id)
+def test_ready_task_page_has_the_task_page_shape(task):
+    text = (DOCS / task.page).read_text(encoding="utf-8")
+    positions = [text.find(heading + "\n") for heading in SHAPE]
+    missing = [h for h, pos in zip(SHAPE, positions, strict=True) if pos < 0]
+    assert not missing, f"{task.page} lacks {missing}"
+    assert positions == sorted(positions), f"{task.page}: sections out of order"
+    assert f"diffusion-path check {task.id} --impl" in text
+    assert '??? success "Reference solution' in text
+    for module in task.modules:
+        assert f"::: {module}" in text, f"{task.page} does not pull {module} with :::"
+    assert re.search(r"\\tag\{\d+\}", text), f"{task.page} numbers no equation"
+    assert "arxiv.org/abs/" in text or "bibliography.md#" in text, f"{task.page} cites no paper"
+
+
+def test_home_page_lists_every_task_in_order():
+    text = (DOCS / "index.md").read_text(encoding="utf-8")
+    positions = [text.find(f"]({task.page})") for task in TASKS]
+    assert all(pos >= 0 for pos in positions), "a task is missing from the path map"
+    assert positions == sorted(positions)
+
+
+def test_every_page_is_in_the_navigation():
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for page in PAGES:
+        assert str(page.relative_to(DOCS)) in nav, f"{page} is not in mkdocs.yml nav"
+    for notebook in (DOCS / "notebooks").glob("*.ipynb"):
+        assert f"notebooks/{notebook.name}" in nav, f"{notebook.name} is not in mkdocs.yml nav"
