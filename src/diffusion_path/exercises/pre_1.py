@@ -1,0 +1,337 @@
+"""Pre-Task 1 exercise: Gaussian distributions.
+
+Fill in each function marked TODO, then run
+
+    diffusion-path check pre-1 --impl .
+
+from this folder. The input checks are written for you; the math is yours.
+The page explains the theory: docs/pre/1-gaussians.md on the site.
+"""
+
+from __future__ import annotations
+
+import math  # noqa: F401  (you may need it)
+
+import numpy as np
+
+from diffusion_path import validation
+
+
+def gaussian_pdf(x: np.ndarray | float, mu: float = 0.0, sigma: float = 1.0) -> np.ndarray:
+    r"""Density of the univariate Gaussian $\mathcal N(\mu, \sigma^2)$ at ``x``.
+
+    $$p(x) = \frac{1}{\sigma\sqrt{2\pi}} \exp\!\big(-\tfrac{(x-\mu)^2}{2\sigma^2}\big)$$
+
+    Args:
+        x: Points at which to evaluate the density (any shape).
+        mu: Mean $\mu$.
+        sigma: Standard deviation $\sigma > 0$ (not the variance).
+
+    Returns:
+        The density, an array of the same shape as ``x``.
+
+    Raises:
+        ValueError: if ``sigma`` is not a positive number or ``mu`` is not finite.
+
+    Examples:
+        >>> round(float(gaussian_pdf(0.0)), 6)  # 1 / sqrt(2 pi)
+        0.398942
+        >>> gaussian_pdf([1.0, 3.0], mu=2.0, sigma=0.5).round(4)
+        array([0.108, 0.108])
+    """
+    x = validation.as_float_array(x, "x")
+    mu = float(validation.as_float_array(mu, "mu"))
+    sigma = float(validation.positive(sigma, "sigma"))
+    # TODO: z = (x - mu) / sigma, then p(x) = exp(-z^2 / 2) / (sigma sqrt(2 pi)).
+    raise NotImplementedError
+
+
+def sample_gaussian(
+    mu: float, sigma: float, size: int | tuple[int, ...], rng: np.random.Generator
+) -> np.ndarray:
+    r"""Draw samples of $\mathcal N(\mu, \sigma^2)$ by shifting and scaling standard normals.
+
+    $$x = \mu + \sigma\,\varepsilon, \qquad \varepsilon \sim \mathcal N(0, 1)$$
+
+    Args:
+        mu: Mean $\mu$.
+        sigma: Standard deviation $\sigma > 0$.
+        size: Number of samples, or the shape of the output array.
+        rng: The source of randomness, e.g. ``np.random.default_rng(0)``.
+
+    Returns:
+        An array of shape ``size``.
+
+    Raises:
+        ValueError: if ``sigma <= 0``, ``size`` is not a positive int or tuple of them,
+            or ``rng`` is not a ``numpy.random.Generator``.
+
+    Examples:
+        >>> x = sample_gaussian(2.0, 0.5, 100_000, np.random.default_rng(0))
+        >>> x.shape, round(float(x.mean()), 2), round(float(x.std()), 2)
+        ((100000,), 2.0, 0.5)
+    """
+    mu = float(validation.as_float_array(mu, "mu"))
+    sigma = float(validation.positive(sigma, "sigma"))
+    shape = (size,) if isinstance(size, int | np.integer) else tuple(size)
+    for n in shape:
+        validation.positive_int(n, "size")
+    rng = validation.generator(rng)
+    # TODO: draw eps from rng.standard_normal(shape), return mu + sigma * eps.
+    raise NotImplementedError
+
+
+def mvn_log_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    r"""Log-density of the multivariate Gaussian $\mathcal N(\boldsymbol\mu, \Sigma)$.
+
+    $$\log p(\mathbf x) = -\tfrac12 \lVert L^{-1}(\mathbf x-\boldsymbol\mu)\rVert^2
+    - \textstyle\sum_i \log L_{ii} - \tfrac d2 \log 2\pi, \qquad \Sigma = LL^\top$$
+
+    The Cholesky factor avoids inverting $\Sigma$: a triangular solve whitens
+    $\mathbf x - \boldsymbol\mu$ and $\log\det\Sigma = 2\sum_i \log L_{ii}$.
+
+    Args:
+        x: Points of shape ``(..., d)``.
+        mean: Mean vector $\boldsymbol\mu$ of shape ``(d,)``.
+        cov: Symmetric positive-definite covariance $\Sigma$ of shape ``(d, d)``.
+
+    Returns:
+        The log-density, an array of shape ``x.shape[:-1]``.
+
+    Raises:
+        ValueError: if ``cov`` is not symmetric positive definite or the shapes disagree.
+
+    Examples:
+        >>> mean, cov = np.zeros(2), np.eye(2)
+        >>> round(float(mvn_log_pdf(np.zeros(2), mean, cov)), 6)  # -log(2 pi)
+        -1.837877
+    """
+    mean = validation.mean_vector(mean, "mean")
+    d = mean.shape[0]
+    cov = validation.covariance(cov, "cov", dim=d)
+    x = validation.as_float_array(x, "x")
+    if x.ndim == 0 or x.shape[-1] != d:
+        raise ValueError(f"x must have shape (..., {d}) to match the mean, got {x.shape}")
+    # TODO: L = cholesky(cov); z = L^-1 (x - mean); log p = -0.5 (|z|^2 + log det cov + d log 2 pi).
+    raise NotImplementedError
+
+
+def mvn_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    r"""Density of the multivariate Gaussian: $p(\mathbf x) = \exp \log p(\mathbf x)$.
+
+    Args:
+        x: Points of shape ``(..., d)``, e.g. a grid of shape ``(H, W, 2)`` for a contour plot.
+        mean: Mean vector of shape ``(d,)``.
+        cov: Symmetric positive-definite covariance of shape ``(d, d)``.
+
+    Returns:
+        The density, an array of shape ``x.shape[:-1]``.
+
+    Raises:
+        ValueError: as [`mvn_log_pdf`][diffusion_path.foundations.gaussians.mvn_log_pdf].
+
+    Examples:
+        >>> cov = np.array([[2.0, 0.0], [0.0, 0.5]])
+        >>> round(float(mvn_pdf(np.zeros(2), np.zeros(2), cov)), 6)  # 1 / (2 pi sqrt(det))
+        0.159155
+    """
+    # TODO: exponentiate mvn_log_pdf.
+    raise NotImplementedError
+
+
+def sample_mvn(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    r"""Draw ``n`` samples of $\mathcal N(\boldsymbol\mu, \Sigma)$ with the Cholesky factor.
+
+    $$\mathbf x = \boldsymbol\mu + L\boldsymbol\varepsilon, \qquad
+    \boldsymbol\varepsilon \sim \mathcal N(0, I),\ \Sigma = LL^\top$$
+
+    This is the reparameterisation trick: the randomness sits in $\boldsymbol\varepsilon$,
+    and $\mathbf x$ is a differentiable function of $\boldsymbol\mu$ and $L$.
+
+    Args:
+        mean: Mean vector $\boldsymbol\mu$ of shape ``(d,)``.
+        cov: Symmetric positive-definite covariance $\Sigma$ of shape ``(d, d)``.
+        n: Number of samples.
+        rng: The source of randomness.
+
+    Returns:
+        An array of shape ``(n, d)``.
+
+    Raises:
+        ValueError: if ``cov`` is not symmetric positive definite, the shapes disagree,
+            ``n`` is not a positive int, or ``rng`` is not a ``numpy.random.Generator``.
+
+    Examples:
+        >>> cov = np.array([[1.0, 0.8], [0.8, 1.0]])
+        >>> x = sample_mvn(np.array([1.0, -1.0]), cov, 200_000, np.random.default_rng(0))
+        >>> x.shape, np.cov(x.T).round(2).tolist()
+        ((200000, 2), [[1.0, 0.8], [0.8, 1.0]])
+    """
+    mean = validation.mean_vector(mean, "mean")
+    cov = validation.covariance(cov, "cov", dim=mean.shape[0])
+    n = validation.positive_int(n, "n")
+    rng = validation.generator(rng)
+    # TODO: L = cholesky(cov); eps of shape (n, d); return mean + eps @ L.T.
+    raise NotImplementedError
+
+
+def gaussian_affine(
+    mean: np.ndarray, cov: np.ndarray, A: np.ndarray, b: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Moments of $A\mathbf x + \mathbf b$ when $\mathbf x \sim \mathcal N(\boldsymbol\mu, \Sigma)$.
+
+    $$A\mathbf x + \mathbf b \sim \mathcal N(A\boldsymbol\mu + \mathbf b,\ A\Sigma A^\top)$$
+
+    Args:
+        mean: Mean $\boldsymbol\mu$ of shape ``(d,)``.
+        cov: Covariance $\Sigma$ of shape ``(d, d)``.
+        A: Matrix of shape ``(k, d)``.
+        b: Offset of shape ``(k,)``; zero when omitted.
+
+    Returns:
+        ``(mean, cov)`` of the image, of shapes ``(k,)`` and ``(k, k)``. The covariance is
+        only positive semi-definite when ``A`` has rank below ``k``.
+
+    Raises:
+        ValueError: if the shapes disagree or ``cov`` is not symmetric positive definite.
+
+    Examples:
+        >>> m, c = gaussian_affine(np.zeros(2), np.eye(2), np.array([[1.0, 1.0]]), np.array([3.0]))
+        >>> m.tolist(), c.tolist()  # x1 + x2 + 3 ~ N(3, 2)
+        ([3.0], [[2.0]])
+    """
+    mean = validation.mean_vector(mean, "mean")
+    d = mean.shape[0]
+    cov = validation.covariance(cov, "cov", dim=d)
+    A = validation.as_float_array(A, "A")
+    if A.ndim != 2 or A.shape[1] != d:
+        raise ValueError(f"A must have shape (k, {d}) to match the mean, got {A.shape}")
+    k = A.shape[0]
+    b = np.zeros(k) if b is None else validation.as_float_array(b, "b")
+    if b.shape != (k,):
+        raise ValueError(f"b must have shape ({k},) to match A, got {b.shape}")
+    # TODO: return A @ mean + b and A @ cov @ A.T.
+    raise NotImplementedError
+
+
+def gaussian_sum(
+    mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Moments of $\mathbf x_1 + \mathbf x_2$ for independent Gaussians: means and covariances add.
+
+    $$\mathbf x_1 + \mathbf x_2 \sim \mathcal N(\boldsymbol\mu_1 + \boldsymbol\mu_2,\ \Sigma_1 + \Sigma_2)$$
+
+    With $\mathbf x_1 = \sqrt{\bar\alpha_t}\,\mathbf x_0$ and
+    $\mathbf x_2 = \sqrt{1-\bar\alpha_t}\,\boldsymbol\varepsilon$ this is DDPM eq. (4).
+
+    Args:
+        mean1: Mean of the first term, shape ``(d,)``.
+        cov1: Covariance of the first term, shape ``(d, d)``.
+        mean2: Mean of the second term, shape ``(d,)``.
+        cov2: Covariance of the second term, shape ``(d, d)``.
+
+    Returns:
+        ``(mean, cov)`` of the sum.
+
+    Raises:
+        ValueError: if a covariance is not symmetric positive definite or the shapes disagree.
+
+    Examples:
+        >>> m, c = gaussian_sum(
+        ...     np.array([1.0]), np.array([[0.36]]), np.zeros(1), np.array([[0.64]])
+        ... )
+        >>> m.tolist(), c.tolist()
+        ([1.0], [[1.0]])
+    """
+    mean1 = validation.mean_vector(mean1, "mean1")
+    cov1 = validation.covariance(cov1, "cov1", dim=mean1.shape[0])
+    mean2 = validation.mean_vector(mean2, "mean2")
+    if mean2.shape != mean1.shape:
+        raise ValueError(f"mean2 must have shape {mean1.shape} like mean1, got {mean2.shape}")
+    cov2 = validation.covariance(cov2, "cov2", dim=mean1.shape[0])
+    # TODO: means add, covariances add.
+    raise NotImplementedError
+
+
+def kl_gaussians(
+    mean_p: np.ndarray, cov_p: np.ndarray, mean_q: np.ndarray, cov_q: np.ndarray
+) -> float:
+    r"""KL divergence $D_{\mathrm{KL}}(p\,\|\,q)$ between two multivariate Gaussians, in nats.
+
+    $$D_{\mathrm{KL}} = \tfrac12\Big[\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)
+    + (\boldsymbol\mu_q-\boldsymbol\mu_p)^\top\Sigma_q^{-1}(\boldsymbol\mu_q-\boldsymbol\mu_p)
+    - d + \log\tfrac{\det\Sigma_q}{\det\Sigma_p}\Big]$$
+
+    Every KL term of the DDPM bound, eq. (5), is of this form.
+
+    Args:
+        mean_p: Mean of $p$, shape ``(d,)``.
+        cov_p: Covariance of $p$, shape ``(d, d)``.
+        mean_q: Mean of $q$, shape ``(d,)``.
+        cov_q: Covariance of $q$, shape ``(d, d)``.
+
+    Returns:
+        The divergence, a float $\ge 0$ (zero exactly when $p = q$).
+
+    Raises:
+        ValueError: if a covariance is not symmetric positive definite or the shapes disagree.
+
+    Examples:
+        >>> kl_gaussians(np.zeros(1), np.eye(1), np.ones(1), np.eye(1))  # (mu_q - mu_p)^2 / 2
+        0.5
+    """
+    mean_p = validation.mean_vector(mean_p, "mean_p")
+    d = mean_p.shape[0]
+    cov_p = validation.covariance(cov_p, "cov_p", dim=d)
+    mean_q = validation.mean_vector(mean_q, "mean_q")
+    if mean_q.shape != (d,):
+        raise ValueError(f"mean_q must have shape ({d},) like mean_p, got {mean_q.shape}")
+    cov_q = validation.covariance(cov_q, "cov_q", dim=d)
+    # TODO: the closed form from the page; Cholesky factors avoid explicit inverses.
+    raise NotImplementedError
+
+
+def kl_monte_carlo(
+    mean_p: np.ndarray,
+    cov_p: np.ndarray,
+    mean_q: np.ndarray,
+    cov_q: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    r"""Monte-Carlo estimate of $D_{\mathrm{KL}}(p\,\|\,q)$ and its standard error.
+
+    $$D_{\mathrm{KL}} \approx \frac1n \sum_{i=1}^n \big[\log p(\mathbf x_i) - \log q(\mathbf x_i)\big],
+    \qquad \mathbf x_i \sim p$$
+
+    The estimator is unbiased but noisy; comparing it with
+    [`kl_gaussians`][diffusion_path.foundations.gaussians.kl_gaussians] shows what the
+    closed form saves.
+
+    Args:
+        mean_p: Mean of $p$, shape ``(d,)``.
+        cov_p: Covariance of $p$, shape ``(d, d)``.
+        mean_q: Mean of $q$, shape ``(d,)``.
+        cov_q: Covariance of $q$, shape ``(d, d)``.
+        n: Number of samples from $p$ (at least 2, for the standard error).
+        rng: The source of randomness.
+
+    Returns:
+        ``(estimate, standard_error)``.
+
+    Raises:
+        ValueError: as [`kl_gaussians`][diffusion_path.foundations.gaussians.kl_gaussians],
+            or if ``n < 2``.
+
+    Examples:
+        >>> est, se = kl_monte_carlo(
+        ...     np.zeros(1), np.eye(1), np.ones(1), np.eye(1), 100_000, np.random.default_rng(0)
+        ... )
+        >>> abs(est - 0.5) < 5 * se
+        True
+    """
+    n = validation.positive_int(n, "n")
+    if n < 2:
+        raise ValueError(f"n must be at least 2 to estimate a standard error, got {n}")
+    # TODO: sample x ~ p, average log p(x) - log q(x), standard error = std(ddof=1) / sqrt(n).
+    raise NotImplementedError
