@@ -197,13 +197,12 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def _where(error: BaseException) -> str:
-    """The last frame of the traceback outside the checker: where a learner's code broke."""
-    frames = traceback.extract_tb(error.__traceback__)
-    for frame in reversed(frames):
-        if "diffusion_path/contracts" not in frame.filename.replace("\\", "/"):
-            return f" (at {Path(frame.filename).name}:{frame.lineno})"
-    return ""
+def _where(error: BaseException, source: str | None) -> str:
+    """`` (at file.py:line)`` for the deepest traceback frame in the checked file, if any."""
+    if source is None:
+        return ""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == source]
+    return f" (at {Path(source).name}:{frames[-1].lineno})" if frames else ""
 
 
 def run_checks(task: Task | str, impl: str | Path | None = None) -> Report:
@@ -238,7 +237,9 @@ def run_checks(task: Task | str, impl: str | Path | None = None) -> Report:
             except Exception as error:  # a learner's code may raise anything
                 if result.status == PASSED:
                     result.status = FAILED
-                    result.reason = f"{check.description} — {_first_line(error)}{_where(error)}"
+                    where = _where(error, getattr(module, "__file__", None))
+                    what = check.description.rstrip(".")
+                    result.reason = f"{what}: {_first_line(error)}{where}"
                     result.hint = check.hint
             else:
                 result.passed_checks += 1
