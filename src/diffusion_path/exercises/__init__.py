@@ -27,7 +27,9 @@ def stub_source(task: Task) -> str:
     return resources.files(__package__).joinpath(task.exercise_file).read_text(encoding="utf-8")
 
 
-def write_stubs(directory: str | Path, tasks: list[Task] | None = None) -> tuple[list[Path], list[Path]]:
+def write_stubs(
+    directory: str | Path, tasks: list[Task] | None = None
+) -> tuple[list[Path], list[Path]]:
     """Write the stubs of ``tasks`` (default: every ready task) into ``directory``.
 
     Returns:
