@@ -73,6 +73,7 @@ TASKS: tuple[Task, ...] = (
         "pre/2-sampling.md",
         ("pre-1",),
         10,
+        ("diffusion_path.foundations.sampling",),
     ),
     Task(
         "pre-3",
@@ -80,6 +81,7 @@ TASKS: tuple[Task, ...] = (
         "pre/3-markov-chains.md",
         ("pre-2",),
         5,
+        ("diffusion_path.foundations.markov",),
     ),
     Task("pre-4", "Variational autoencoders", "pre/4-vae.md", ("pre-1", "pre-2"), 15),
     Task("pre-5", "Denoising autoencoders", "pre/5-denoising-autoencoders.md", ("pre-4",), 10),
