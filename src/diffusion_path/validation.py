@@ -85,3 +85,92 @@ def generator(rng: object, name: str = "rng") -> np.random.Generator:
             f"got {type(rng).__name__}"
         )
     return rng
+
+
+# ----------------------------------------------------------------------------- PyTorch tensors
+# The helpers below serve the diffusion tasks (Core 1 on); they import torch lazily, so
+# that the NumPy tasks do not pay for it.
+
+
+def torch_generator(value: object, name: str = "generator"):
+    """Return ``value`` if it is a ``torch.Generator``; ``None`` is not accepted on purpose."""
+    import torch
+
+    if not isinstance(value, torch.Generator):
+        raise ValueError(
+            f"{name} must be a torch.Generator (e.g. torch.Generator().manual_seed(0)), "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def float_tensor(value: object, name: str, min_dim: int = 1):
+    """Return ``value`` if it is a floating-point ``torch.Tensor`` with at least ``min_dim`` axes."""
+    import torch
+
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        raise ValueError(
+            f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}"
+            + (f" of dtype {value.dtype}" if isinstance(value, torch.Tensor) else "")
+        )
+    if value.ndim < min_dim:
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimension(s) (batch first), got shape {tuple(value.shape)}"
+        )
+    return value
+
+
+def same_shape(value: object, name: str, like: object, like_name: str):
+    """Return ``value`` as a float tensor if its shape equals ``like``'s."""
+    value = float_tensor(value, name)
+    if tuple(value.shape) != tuple(like.shape):
+        raise ValueError(
+            f"{name} must have the shape of {like_name}, {tuple(like.shape)}; got {tuple(value.shape)}"
+        )
+    return value
+
+
+def noise_schedule(value: object, name: str = "schedule"):
+    """Return ``value`` if it looks like a noise schedule: it has ``T``, ``betas`` and ``alpha_bars``."""
+    if not all(hasattr(value, attr) for attr in ("T", "betas", "alpha_bars", "alpha_bars_prev")):
+        raise ValueError(
+            f"{name} must be a NoiseSchedule (with T, betas, alpha_bars, alpha_bars_prev), "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def timesteps(value: object, T: int, batch: int, name: str = "t"):
+    """Return 0-based timesteps as a ``LongTensor`` of shape ``(batch,)``, each in ``[0, T-1]``.
+
+    Accepts a Python int (the same step for the whole batch) or an integer tensor of
+    shape ``()`` or ``(batch,)``.
+    """
+    import torch
+
+    if isinstance(value, bool):
+        raise ValueError(
+            f"{name} must be an int or a LongTensor of shape ({batch},), got {value!r}"
+        )
+    if isinstance(value, int | np.integer):
+        value = torch.full((batch,), int(value), dtype=torch.long)
+    elif isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integers, got a tensor of dtype {value.dtype}")
+        if value.ndim == 0:
+            value = value.reshape(1).expand(batch)
+        elif tuple(value.shape) != (batch,):
+            raise ValueError(
+                f"{name} must have shape ({batch},) to match the batch, got {tuple(value.shape)}"
+            )
+        value = value.long()
+    else:
+        raise ValueError(
+            f"{name} must be an int or a LongTensor of shape ({batch},), got {type(value).__name__}"
+        )
+    if value.numel() and (int(value.min()) < 0 or int(value.max()) > T - 1):
+        raise ValueError(
+            f"{name} must lie in [0, {T - 1}] (0-based, T = {T}), got values from "
+            f"{int(value.min())} to {int(value.max())}"
+        )
+    return value

@@ -1,0 +1,325 @@
+"""Contract of Core Task 1: noise schedules and the forward process.
+
+Ground truth comes from closed forms written here with NumPy and ``math`` (the schedule's
+products, the cosine formula, the Gaussian law of $x_t$), never from the code under test.
+The checks of ``q_sample`` and ``q_step`` hand them the library's ``NoiseSchedule``, so each
+function is graded on its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from diffusion_path.check import Contract
+from diffusion_path.contracts import (
+    assert_close,
+    assert_ks,
+    assert_raises_value_error,
+    assert_within_se,
+    normal_cdf,
+)
+from diffusion_path.diffusion.schedules import NoiseSchedule
+
+CONTRACT = Contract("core-1")
+check = CONTRACT.check
+
+BETAS = np.array([0.05, 0.1, 0.2, 0.3, 0.5])
+
+
+def _alpha_bars(betas: np.ndarray) -> np.ndarray:
+    """$\\bar\\alpha_t$ by an explicit loop, independent of any cumprod in the code under test."""
+    out, running = [], 1.0
+    for beta in betas:
+        running *= 1.0 - beta
+        out.append(running)
+    return np.array(out)
+
+
+def _numpy(x: object) -> np.ndarray:
+    return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+# ----------------------------------------------------------------------------- linear_beta_schedule
+LINEAR_HINT = (
+    "torch.linspace(beta_start, beta_end, T, dtype=torch.float64): T values, the first beta_start "
+    "and the last beta_end (not T + 1 values, not ending one step early)."
+)
+
+
+@check("linear_beta_schedule", hint=LINEAR_HINT)
+def linear_matches_closed_form(impl):
+    """linear_beta_schedule(T, b0, b1) is the float64 tensor b0 + t (b1 - b0) / (T - 1)."""
+    for T, b0, b1 in [(1000, 1e-4, 0.02), (7, 0.01, 0.3)]:
+        betas = impl.linear_beta_schedule(T, b0, b1)
+        assert isinstance(betas, torch.Tensor), (
+            f"expected a torch.Tensor, got {type(betas).__name__}"
+        )
+        assert betas.dtype == torch.float64, f"schedules are float64, got {betas.dtype}"
+        expected = [b0 + t * (b1 - b0) / (T - 1) for t in range(T)]
+        assert_close(_numpy(betas), expected, f"linear_beta_schedule({T}, {b0}, {b1})")
+    assert_close(_numpy(impl.linear_beta_schedule(1000))[[0, -1]], [1e-4, 0.02], "the defaults")
+
+
+@check(
+    "linear_beta_schedule",
+    hint="Reject T < 1 and betas outside (0, 1) with a ValueError naming them.",
+)
+def linear_rejects_bad_input(impl):
+    """linear_beta_schedule rejects T = 0 and a beta_end of 1.5."""
+    assert_raises_value_error(lambda: impl.linear_beta_schedule(0), "T", "T=0")
+    assert_raises_value_error(
+        lambda: impl.linear_beta_schedule(10, 1e-4, 1.5), "beta_end", "beta_end=1.5"
+    )
+
+
+# ----------------------------------------------------------------------------- cosine_beta_schedule
+COSINE_HINT = (
+    "Evaluate f(tau) = cos(((tau / T + s) / (1 + s)) * pi / 2) ** 2 at tau = 0, ..., T (T + 1 "
+    "points), alpha_bar = f / f[0], and beta_t = 1 - alpha_bar[t + 1] / alpha_bar[t], clipped at max_beta."
+)
+
+
+@check("cosine_beta_schedule", hint=COSINE_HINT)
+def cosine_reproduces_alpha_bar(impl):
+    """The product of (1 - beta) over the cosine schedule is f(t + 1) / f(0) (Improved DDPM eq. 17)."""
+    for T, s in [(1000, 0.008), (20, 0.05)]:
+        betas = _numpy(impl.cosine_beta_schedule(T, s))
+        assert betas.shape == (T,), (
+            f"cosine_beta_schedule({T}) has shape {betas.shape}, expected ({T},)"
+        )
+
+        def f(tau, T=T, s=s):
+            return math.cos((tau / T + s) / (1 + s) * math.pi / 2) ** 2
+
+        expected = np.array([f(t + 1) / f(0) for t in range(T)])
+        # the last beta is clipped at max_beta, so compare the products before it
+        assert_close(
+            _numpy(_alpha_bars(betas))[:-1], expected[:-1], f"alpha_bar of cosine({T}, s={s})"
+        )
+        assert abs(betas[-1] - 0.999) < 1e-12, (
+            f"the last beta should be clipped to 0.999, got {betas[-1]}"
+        )
+
+
+@check("cosine_beta_schedule", hint="Clip with torch.clamp(betas, max=max_beta); check s >= 0.")
+def cosine_clips_and_rejects_bad_input(impl):
+    """cosine_beta_schedule never exceeds max_beta, and rejects s < 0 or max_beta >= 1."""
+    betas = _numpy(impl.cosine_beta_schedule(50, max_beta=0.5))
+    assert betas.max() <= 0.5 + 1e-12, f"max_beta=0.5 was exceeded: {betas.max()}"
+    assert betas.min() > 0, "every beta must be positive"
+    assert_raises_value_error(lambda: impl.cosine_beta_schedule(10, s=-0.1), "s", "s=-0.1")
+    assert_raises_value_error(
+        lambda: impl.cosine_beta_schedule(10, max_beta=1.0), "max_beta", "max_beta=1.0"
+    )
+    assert_raises_value_error(lambda: impl.cosine_beta_schedule(0), "T", "T=0")
+
+
+# ----------------------------------------------------------------------------- NoiseSchedule
+SCHEDULE_HINT = (
+    "alphas = 1 - betas; alpha_bars = torch.cumprod(alphas, 0); alpha_bars_prev = alpha_bars "
+    "shifted right by one with a 1 in front; snr = alpha_bars / (1 - alpha_bars). Keep float64."
+)
+POSTERIOR_HINT = (
+    "posterior_variance = (1 - alpha_bars_prev) / (1 - alpha_bars) * betas (DDPM eq. 7), which is "
+    "0 at t = 0 because alpha_bars_prev[0] = 1; the mean coefficients are "
+    "sqrt(alpha_bars_prev) betas / (1 - alpha_bars) and sqrt(alphas) (1 - alpha_bars_prev) / (1 - alpha_bars)."
+)
+
+
+@check("NoiseSchedule", hint=SCHEDULE_HINT)
+def schedule_derived_quantities(impl):
+    """NoiseSchedule exposes T, betas, alphas, alpha_bars, alpha_bars_prev (first = 1) and snr."""
+    schedule = impl.NoiseSchedule(torch.tensor(BETAS))
+    abar = _alpha_bars(BETAS)
+    assert schedule.T == len(BETAS), f"T is {schedule.T}, expected {len(BETAS)}"
+    for name, expected in [
+        ("betas", BETAS),
+        ("alphas", 1 - BETAS),
+        ("alpha_bars", abar),
+        ("alpha_bars_prev", np.concatenate([[1.0], abar[:-1]])),
+        ("sqrt_alpha_bars", np.sqrt(abar)),
+        ("sqrt_one_minus_alpha_bars", np.sqrt(1 - abar)),
+        ("snr", abar / (1 - abar)),
+    ]:
+        value = getattr(schedule, name, None)
+        assert isinstance(value, torch.Tensor), f"NoiseSchedule.{name} should be a tensor"
+        assert value.dtype == torch.float64, (
+            f"NoiseSchedule.{name} should be float64, got {value.dtype}"
+        )
+        assert_close(_numpy(value), expected, f"NoiseSchedule.{name}")
+
+
+@check("NoiseSchedule", hint=POSTERIOR_HINT)
+def schedule_posterior_coefficients(impl):
+    """The posterior coefficients match Bayes' rule for q(x_{t-1} | x_t, x_0), with variance 0 at t = 0."""
+    schedule = impl.NoiseSchedule(torch.tensor(BETAS))
+    abar = _alpha_bars(BETAS)
+    variance, coef1, coef2 = [], [], []
+    for t, beta in enumerate(BETAS):
+        prev = 1.0 if t == 0 else abar[t - 1]
+        # prior x_{t-1} | x0 ~ N(sqrt(prev) x0, 1 - prev); likelihood x_t | x_{t-1} ~ N(sqrt(1 - beta) x_{t-1}, beta)
+        if t == 0:
+            variance.append(0.0)
+            coef1.append(1.0)
+            coef2.append(0.0)
+            continue
+        precision = 1 / (1 - prev) + (1 - beta) / beta
+        variance.append(1 / precision)
+        coef1.append(math.sqrt(prev) / (1 - prev) / precision)
+        coef2.append(math.sqrt(1 - beta) / beta / precision)
+    assert_close(_numpy(schedule.posterior_variance), variance, "NoiseSchedule.posterior_variance")
+    assert_close(_numpy(schedule.posterior_mean_coef1), coef1, "NoiseSchedule.posterior_mean_coef1")
+    assert_close(_numpy(schedule.posterior_mean_coef2), coef2, "NoiseSchedule.posterior_mean_coef2")
+    log_var = _numpy(schedule.posterior_log_variance_clipped)
+    assert_close(log_var[1:], np.log(variance[1:]), "NoiseSchedule.posterior_log_variance_clipped")
+    assert math.isfinite(log_var[0]), (
+        "posterior_log_variance_clipped[0] must be finite (use t = 1's value)"
+    )
+
+
+@check(
+    "NoiseSchedule",
+    hint="Check betas is 1-D, non-empty and inside (0, 1); raise ValueError naming 'betas'.",
+)
+def schedule_rejects_bad_betas(impl):
+    """NoiseSchedule rejects betas of 0, 1, 1.2, an empty tensor and a 2-D tensor."""
+    for bad, case in [
+        (torch.tensor([0.1, 0.0]), "a beta of 0"),
+        (torch.tensor([0.1, 1.0]), "a beta of 1"),
+        (torch.tensor([1.2]), "a beta of 1.2"),
+        (torch.tensor([]), "no betas"),
+        (torch.full((2, 2), 0.1), "a 2-D tensor"),
+    ]:
+        assert_raises_value_error(lambda b=bad: impl.NoiseSchedule(b), "betas", case)
+
+
+# ----------------------------------------------------------------------------- q_sample
+Q_SAMPLE_HINT = (
+    "x_t = sqrt(alpha_bars[t]) * x0 + sqrt(1 - alpha_bars[t]) * noise, with the coefficients picked "
+    "per batch element (shape (B, 1, ..., 1)) and cast to x0's dtype. Use the noise you are given."
+)
+
+
+@check("q_sample", hint=Q_SAMPLE_HINT)
+def q_sample_with_given_noise(impl):
+    """q_sample with given noise is sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, per example t, dtype kept."""
+    schedule = NoiseSchedule(torch.tensor(BETAS))
+    abar = _alpha_bars(BETAS)
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.randn(4, 3, 2, 2, generator=gen, dtype=torch.float64)
+    eps = torch.randn(4, 3, 2, 2, generator=gen, dtype=torch.float64)
+    t = torch.tensor([0, 4, 2, 0])
+    expected = np.sqrt(abar[t.numpy()])[:, None, None, None] * _numpy(x0) + np.sqrt(
+        1 - abar[t.numpy()]
+    )[:, None, None, None] * _numpy(eps)
+    assert_close(
+        _numpy(impl.q_sample(x0, t, schedule, noise=eps)), expected, "q_sample(x0, t, noise=eps)"
+    )
+    expected3 = math.sqrt(abar[3]) * _numpy(x0) + math.sqrt(1 - abar[3]) * _numpy(eps)
+    assert_close(
+        _numpy(impl.q_sample(x0, 3, schedule, noise=eps)), expected3, "q_sample with t an int"
+    )
+    out = impl.q_sample(x0.float(), t, schedule, noise=eps.float())
+    assert out.dtype == torch.float32, f"float32 data should give float32 x_t, got {out.dtype}"
+
+
+@check(
+    "q_sample", hint="Draw noise with torch.randn(x0.shape, generator=generator, dtype=x0.dtype)."
+)
+def q_sample_follows_the_marginal(impl):
+    """q_sample with a generator follows N(sqrt(abar_t) x0, 1 - abar_t) and is reproducible."""
+    schedule = NoiseSchedule(torch.tensor(BETAS))
+    abar = _alpha_bars(BETAS)
+    n, x0_value, t = 20_000, 1.5, 2
+    x0 = torch.full((n, 1), x0_value)
+    x_t = _numpy(impl.q_sample(x0, t, schedule, generator=torch.Generator().manual_seed(1)))[:, 0]
+    mu, sigma = math.sqrt(abar[t]) * x0_value, math.sqrt(1 - abar[t])
+    assert_within_se(x_t.mean(), mu, sigma / math.sqrt(n), "the mean of x_t")
+    assert_ks(x_t, lambda v: normal_cdf(v, mu, sigma), f"x_t at t={t}")
+    a = impl.q_sample(x0[:5], t, schedule, generator=torch.Generator().manual_seed(3))
+    b = impl.q_sample(x0[:5], t, schedule, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b), "the same seed gave different samples: use the generator argument"
+
+
+@check(
+    "q_sample",
+    hint="Validate t (0 <= t <= T-1, shape (B,)) and noise (x0's shape); name the argument.",
+)
+def q_sample_rejects_bad_input(impl):
+    """q_sample rejects t = T, t of the wrong length, noise of the wrong shape and no noise source."""
+    schedule = NoiseSchedule(torch.tensor(BETAS))
+    x0, gen = torch.zeros(3, 2), torch.Generator().manual_seed(0)
+    assert_raises_value_error(lambda: impl.q_sample(x0, 5, schedule, generator=gen), "t", "t=T")
+    assert_raises_value_error(lambda: impl.q_sample(x0, -1, schedule, generator=gen), "t", "t=-1")
+    assert_raises_value_error(
+        lambda: impl.q_sample(x0, torch.tensor([0, 1]), schedule, generator=gen),
+        "t",
+        "2 steps for 3 points",
+    )
+    assert_raises_value_error(
+        lambda: impl.q_sample(x0, 1, schedule, noise=torch.zeros(3, 3)),
+        "noise",
+        "noise of shape (3, 3)",
+    )
+    assert_raises_value_error(
+        lambda: impl.q_sample(x0, 1, schedule), "generator", "no noise, no generator"
+    )
+
+
+# ----------------------------------------------------------------------------- q_step
+Q_STEP_HINT = (
+    "x_t = sqrt(1 - betas[t]) * x_prev + sqrt(betas[t]) * noise (DDPM eq. 2): one step uses beta_t, "
+    "not alpha_bar_t. Step t = 0 maps the data x0 to the first noisy point."
+)
+
+
+@check("q_step", hint=Q_STEP_HINT)
+def q_step_with_given_noise(impl):
+    """q_step with given noise is sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps, per example t."""
+    schedule = NoiseSchedule(torch.tensor(BETAS))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    eps = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    t = torch.tensor([4, 0, 1])
+    b = BETAS[t.numpy()][:, None]
+    expected = np.sqrt(1 - b) * _numpy(x) + np.sqrt(b) * _numpy(eps)
+    assert_close(
+        _numpy(impl.q_step(x, t, schedule, noise=eps)), expected, "q_step(x, t, noise=eps)"
+    )
+
+
+@check("q_step", hint=Q_STEP_HINT)
+def iterated_steps_match_the_closed_form(impl):
+    """q_step applied for t = 0..3 from x0 follows q(x_3 | x_0) = N(sqrt(abar_3) x0, 1 - abar_3) (DDPM eq. 4)."""
+    schedule = NoiseSchedule(torch.tensor(BETAS))
+    abar = _alpha_bars(BETAS)
+    n, x0_value = 20_000, -2.0
+    x = torch.full((n, 1), x0_value)
+    gen = torch.Generator().manual_seed(2)
+    for t in range(4):
+        x = impl.q_step(x, t, schedule, generator=gen)
+    x = _numpy(x)[:, 0]
+    mu, sigma = math.sqrt(abar[3]) * x0_value, math.sqrt(1 - abar[3])
+    assert_within_se(x.mean(), mu, sigma / math.sqrt(n), "the mean after 4 steps")
+    assert_within_se(
+        x.var(ddof=1), sigma**2, sigma**2 * math.sqrt(2 / (n - 1)), "the variance after 4 steps"
+    )
+    assert_ks(x, lambda v: normal_cdf(v, mu, sigma), "x after 4 forward steps")
+
+
+@check("q_step", hint="Validate t and noise as in q_sample; name the argument in the ValueError.")
+def q_step_rejects_bad_input(impl):
+    """q_step rejects t = T and noise of the wrong shape."""
+    schedule = NoiseSchedule(torch.tensor(BETAS))
+    x = torch.zeros(2, 2)
+    gen = torch.Generator().manual_seed(0)
+    assert_raises_value_error(lambda: impl.q_step(x, 5, schedule, generator=gen), "t", "t=T")
+    assert_raises_value_error(
+        lambda: impl.q_step(x, 0, schedule, noise=torch.zeros(2)), "noise", "noise of shape (2,)"
+    )
+
+
+__all__ = ["CONTRACT"]
