@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from diffusion_path import validation
+from diffusion_path.diffusion.forward import _gather
 from diffusion_path.diffusion.schedules import NoiseSchedule
 
 __all__ = [
@@ -41,12 +42,6 @@ __all__ = [
 ]
 
 VARIANCES = ("beta_tilde", "beta")
-
-
-def _gather(values: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``values[t]`` in the dtype and device of ``x``, shaped ``(B, 1, ..., 1)`` to broadcast."""
-    out = values.to(x.device)[t.to(x.device)].to(x.dtype)
-    return out.reshape(-1, *([1] * (x.ndim - 1)))
 
 
 def _pair(x_t: torch.Tensor, other: torch.Tensor, other_name: str, t, schedule) -> tuple:
