@@ -81,11 +81,14 @@ def test_ready_task_page_has_the_task_page_shape(task):
     assert "arxiv.org/abs/" in text or "bibliography.md#" in text, f"{task.page} cites no paper"
 
 
-def test_home_page_lists_every_task_in_order():
+def test_home_page_lists_every_task_in_order_with_its_time():
     text = (DOCS / "index.md").read_text(encoding="utf-8")
     positions = [text.find(f"]({task.page})") for task in TASKS]
     assert all(pos >= 0 for pos in positions), "a task is missing from the path map"
     assert positions == sorted(positions)
+    for task in TASKS:
+        row = next(line for line in text.splitlines() if f"]({task.page})" in line)
+        assert f"| {task.duration}" in row, f"{task.id}: the path map should say {task.duration}"
 
 
 def test_every_page_is_in_the_navigation():

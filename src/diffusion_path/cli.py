@@ -2,6 +2,7 @@
 
 Examples:
     >>> main(["tasks"])  # doctest: +ELLIPSIS
+    task    title ...
     pre-1   Understanding Gaussian distributions ...
     0
 """
@@ -29,12 +30,11 @@ class _UsageError(Exception):
 def _tasks(args: argparse.Namespace) -> int:
     from diffusion_path.tasks import TASKS
 
+    print(f"{'task':<7} {'title':<42} {'do first':<14} {'time on a CPU':<14} status")
     for task in TASKS:
         status = "ready" if task.ready else "coming"
         needs = ", ".join(task.needs) or "—"
-        print(
-            f"{task.id:<7} {task.title:<42} needs {needs:<14} ~{task.cpu_minutes:>2} min  {status}"
-        )
+        print(f"{task.id:<7} {task.title:<42} {needs:<14} {task.duration:<14} {status}")
     return 0
 
 

@@ -26,7 +26,8 @@ class Task:
         title: Title of the task's page.
         page: Path of the page under ``docs/``.
         needs: Ids of the tasks to do first.
-        cpu_minutes: Honest time for the page's experiments on a 2-core laptop CPU.
+        minutes: Honest time for the whole task on a 2-core laptop CPU: reading, writing the
+            functions, and running the page's experiments.
         modules: Dotted paths of the reference modules; empty while the task is planned.
     """
 
@@ -34,13 +35,26 @@ class Task:
     title: str
     page: str
     needs: tuple[str, ...]
-    cpu_minutes: int
+    minutes: int
     modules: tuple[str, ...] = ()
 
     @property
     def ready(self) -> bool:
         """Whether the reference solution, exercise stub and contract exist."""
         return bool(self.modules)
+
+    @property
+    def duration(self) -> str:
+        """``minutes`` as a person says it: ``"45 min"``, ``"2 h"``, ``"1 h 30 min"``.
+
+        Examples:
+            >>> get_task("core-5").duration
+            '2 h'
+        """
+        hours, minutes = divmod(self.minutes, 60)
+        if not hours:
+            return f"{minutes} min"
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
     @property
     def slug(self) -> str:
@@ -64,7 +78,7 @@ TASKS: tuple[Task, ...] = (
         "Understanding Gaussian distributions",
         "pre/1-gaussians.md",
         (),
-        5,
+        45,
         ("diffusion_path.foundations.gaussians",),
     ),
     Task(
@@ -72,7 +86,7 @@ TASKS: tuple[Task, ...] = (
         "Sampling from probability distributions",
         "pre/2-sampling.md",
         ("pre-1",),
-        10,
+        90,
         ("diffusion_path.foundations.sampling",),
     ),
     Task(
@@ -80,17 +94,17 @@ TASKS: tuple[Task, ...] = (
         "Markov chains and stochastic processes",
         "pre/3-markov-chains.md",
         ("pre-2",),
-        5,
+        60,
         ("diffusion_path.foundations.markov",),
     ),
-    Task("pre-4", "Variational autoencoders", "pre/4-vae.md", ("pre-1", "pre-2"), 15),
-    Task("pre-5", "Denoising autoencoders", "pre/5-denoising-autoencoders.md", ("pre-4",), 10),
+    Task("pre-4", "Variational autoencoders", "pre/4-vae.md", ("pre-1", "pre-2"), 90),
+    Task("pre-5", "Denoising autoencoders", "pre/5-denoising-autoencoders.md", ("pre-4",), 60),
     Task(
         "core-1",
         "Forward diffusion process",
         "core/1-forward-diffusion.md",
         ("pre-3",),
-        5,
+        60,
         ("diffusion_path.diffusion.schedules", "diffusion_path.diffusion.forward"),
     ),
     Task(
@@ -98,7 +112,7 @@ TASKS: tuple[Task, ...] = (
         "Reverse diffusion process",
         "core/2-reverse-diffusion.md",
         ("core-1",),
-        10,
+        90,
         ("diffusion_path.diffusion.reverse",),
     ),
     Task(
@@ -106,17 +120,17 @@ TASKS: tuple[Task, ...] = (
         "Noise prediction with a neural network",
         "core/3-noise-prediction.md",
         ("core-2", "pre-5"),
-        15,
+        90,
     ),
     Task(
         "core-4",
         "Variational lower bound and loss",
         "core/4-variational-bound.md",
         ("core-3", "pre-4"),
-        10,
+        60,
     ),
-    Task("core-5", "Training a basic diffusion model", "core/5-training.md", ("core-4",), 30),
-    Task("core-6", "Efficient sampling with DDIM", "core/6-ddim.md", ("core-5",), 10),
+    Task("core-5", "Training a basic diffusion model", "core/5-training.md", ("core-4",), 120),
+    Task("core-6", "Efficient sampling with DDIM", "core/6-ddim.md", ("core-5",), 60),
 )
 
 
