@@ -1,4 +1,4 @@
-"""The ``diffusion-path`` command: the path, exercises, the checker and the figures.
+"""The ``diffusion-path`` command: the path, exercises, the checker, figures and benchmarks.
 
 Examples:
     >>> main(["tasks"])  # doctest: +ELLIPSIS
@@ -76,6 +76,25 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import time
+
+    from diffusion_path.figures import table, table_names
+
+    names = table_names()
+    if args.list:
+        print("\n".join(names))
+        return 0
+    for name in args.name or names:
+        if name not in names:
+            raise ValueError(f"name must be one of {', '.join(names)}; got {name!r}")
+        task_id, table_name = name.split("/")
+        start = time.perf_counter()
+        text = table(task_id, table_name)
+        print(f"## {name}  ({time.perf_counter() - start:.1f} s)\n\n{text.strip()}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``diffusion-path``."""
     parser = _Parser(
@@ -107,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("task", metavar="TASK", nargs="*", help="task ids (default: all)")
     figures.add_argument("--out", default="figures", metavar="DIR", help="output folder")
     figures.set_defaults(run=_figures)
+
+    bench = commands.add_parser("bench", help="recompute the tables the pages show")
+    bench.add_argument(
+        "name", metavar="TASK/TABLE", nargs="*", help="e.g. pre-2/ais (default: all)"
+    )
+    bench.add_argument("--list", action="store_true", help="list the tables and exit")
+    bench.set_defaults(run=_bench)
     return parser
 
 

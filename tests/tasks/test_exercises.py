@@ -114,6 +114,15 @@ def test_cli_on_reference_exits_0():
     assert f"{n} of {n} functions pass." in result.stdout
 
 
+def test_cli_bench_lists_and_recomputes_a_pages_table():
+    listed = _cli("bench", "--list")
+    assert listed.returncode == 0 and "pre-2/ais" in listed.stdout.split()
+    result = _cli("bench", "pre-2/ais")
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert len(rows) >= 2 + 4, "a header, a rule and one row per number of temperatures"
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -121,6 +130,7 @@ def test_cli_on_reference_exits_0():
         (["check", "pre-1", "--impl", "/nonexistent/place"], "impl must be"),
         *([(["check", PLANNED[0].id], "has no checks yet")] if PLANNED else []),
         (["frobnicate"], "invalid choice"),
+        (["bench", "pre-2/nope"], "name must be one of"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_status_2(args, needle):

@@ -10,7 +10,8 @@ Each task with experiments has a module ``diffusion_path.figures.<slug>`` (e.g.
 
 The site build calls [`render`][diffusion_path.figures.render] and
 [`table`][diffusion_path.figures.table]; ``diffusion-path figures --out DIR`` writes
-the same PNG files for anyone to look at.
+the same PNG files for anyone to look at, and ``diffusion-path bench`` recomputes the
+tables (the pages' benchmarks of accuracy and sample quality) on the reader's machine.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from types import ModuleType
 
 from diffusion_path.tasks import Task, get_task
 
-__all__ = ["figure_bytes", "figure_names", "render", "table"]
+__all__ = ["figure_bytes", "figure_names", "render", "table", "table_names"]
 
 
 def _module(task: Task) -> ModuleType | None:
@@ -74,6 +75,18 @@ def render(task: Task | str, out: str | Path) -> list[Path]:
         path.write_bytes(figure_bytes(task, name))
         paths.append(path)
     return paths
+
+
+def table_names() -> list[str]:
+    """Every table of every task, as ``"<task-id>/<name>"``: the benchmarks ``diffusion-path bench`` runs.
+
+    Examples:
+        >>> "pre-2/ais" in table_names()
+        True
+    """
+    from diffusion_path.tasks import TASKS
+
+    return [f"{task.id}/{name}" for task in TASKS for name in _recipes(task, "TABLES")]
 
 
 def table(task: Task | str, name: str) -> str:
