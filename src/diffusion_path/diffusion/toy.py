@@ -12,11 +12,14 @@ which also treat the loss and the training loop in depth.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from diffusion_path import validation
 from diffusion_path.diffusion.forward import q_sample
@@ -112,6 +115,7 @@ def train_toy(
     batch_size: int = 256,
     lr: float = 2e-3,
     ema_decay: float = 0.995,
+    progress: bool | None = None,
 ) -> tuple[nn.Module, list[float]]:
     r"""Train a noise predictor on a fixed data set with DDPM's simple loss (Algorithm 1, eq. 14).
 
@@ -129,6 +133,7 @@ def train_toy(
         batch_size: Points per step.
         lr: Peak learning rate.
         ema_decay: Decay of the moving average of the weights, in $[0, 1)$ (0: no averaging).
+        progress: Show a progress bar (``None``: only for 2000 steps or more).
 
     Returns:
         ``(ema_model, losses)``: the averaged copy of the model, in eval mode, and the loss of
@@ -157,59 +162,37 @@ def train_toy(
         parameter.requires_grad_(False)
     losses = []
     model.train()
-    # small matrices: one thread is faster than several, which only wait for each other
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        _train_loop(
-            model,
-            ema,
-            data,
-            schedule,
-            generator,
-            optimizer,
-            scheduler,
-            steps,
-            batch_size,
-            ema_decay,
-            losses,
-        )
-    finally:
-        torch.set_num_threads(threads)
+    show = steps >= 2000 if progress is None else bool(progress)
+    with _single_thread():
+        for _ in tqdm(range(steps), disable=not show, desc="training"):
+            index = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
+            x0 = data[index]
+            # $t \sim \mathcal U\{0, \dots, T-1\}$, $\varepsilon \sim \mathcal N(0, I)$
+            t = torch.randint(0, schedule.T, (batch_size,), generator=generator)
+            eps = torch.randn(x0.shape, generator=generator)
+            # $x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1 - \bar\alpha_t}\varepsilon$
+            x_t = q_sample(x0, t, schedule, noise=eps)
+            # $\lVert \varepsilon - \varepsilon_\theta(x_t, t) \rVert^2$
+            loss = torch.mean((eps - model(x_t, t)) ** 2)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            with torch.no_grad():
+                # $\theta_{\text{EMA}} \leftarrow \gamma\,\theta_{\text{EMA}} + (1 - \gamma)\,\theta$
+                for averaged, current in zip(ema.parameters(), model.parameters(), strict=True):
+                    averaged.lerp_(current, 1.0 - ema_decay)
+            losses.append(loss.item())
     model.eval()
     return ema, losses
 
 
-def _train_loop(
-    model,
-    ema,
-    data,
-    schedule,
-    generator,
-    optimizer,
-    scheduler,
-    steps,
-    batch_size,
-    ema_decay,
-    losses,
-):
-    """The steps of [`train_toy`][diffusion_path.diffusion.toy.train_toy]."""
-    for _ in range(steps):
-        index = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
-        x0 = data[index]
-        # $t \sim \mathcal U\{0, \dots, T-1\}$, $\varepsilon \sim \mathcal N(0, I)$
-        t = torch.randint(0, schedule.T, (batch_size,), generator=generator)
-        eps = torch.randn(x0.shape, generator=generator)
-        # $x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1 - \bar\alpha_t}\varepsilon$
-        x_t = q_sample(x0, t, schedule, noise=eps)
-        # $\lVert \varepsilon - \varepsilon_\theta(x_t, t) \rVert^2$
-        loss = torch.mean((eps - model(x_t, t)) ** 2)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        with torch.no_grad():
-            # $\theta_{\text{EMA}} \leftarrow \gamma\,\theta_{\text{EMA}} + (1 - \gamma)\,\theta$
-            for averaged, current in zip(ema.parameters(), model.parameters(), strict=True):
-                averaged.lerp_(current, 1.0 - ema_decay)
-        losses.append(loss.item())
+@contextlib.contextmanager
+def _single_thread() -> Iterator[None]:
+    """Run the block on one CPU thread: for small matrices, more threads only wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

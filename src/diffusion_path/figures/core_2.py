@@ -97,7 +97,9 @@ def mlp_on_moons() -> Figure:
     data = two_moons(10_000, gen)
     schedule = NoiseSchedule.cosine(T)
     model = NoiseMLP(2, hidden=128, generator=gen)
-    ema, losses = train_toy(model, data, schedule, gen, steps=4000, batch_size=256, lr=2e-3)
+    ema, losses = train_toy(
+        model, data, schedule, gen, steps=4000, batch_size=256, lr=2e-3, progress=False
+    )
     x = ddpm_sample(ema, (2000, 2), schedule, generator=gen)
     figure, axes = new_figure(1, 3, size=3.3)
     losses = torch.tensor(losses)
