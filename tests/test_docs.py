@@ -89,6 +89,7 @@ def test_home_page_lists_every_task_in_order_with_its_time():
     for task in TASKS:
         row = next(line for line in text.splitlines() if f"]({task.page})" in line)
         assert f"| {task.duration}" in row, f"{task.id}: the path map should say {task.duration}"
+        assert ("*(coming)*" in row) != task.ready, f"{task.id}: ready is {task.ready} in tasks.py"
 
 
 def test_every_page_is_in_the_navigation():
