@@ -18,7 +18,15 @@ def _describe(value: object) -> str:
 
 
 def as_float_array(value: object, name: str) -> np.ndarray:
-    """Return ``value`` as a float64 array, rejecting non-numeric or non-finite input."""
+    """Return ``value`` as a float64 array, rejecting non-numeric or non-finite input.
+
+    Examples:
+        >>> as_float_array([1, 2], "x")
+        array([1., 2.])
+        >>> as_float_array([1.0, float("nan")], "x")
+        Traceback (most recent call last):
+        ValueError: x must be finite, got [1.0, nan] with NaN or inf entries
+    """
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -29,7 +37,13 @@ def as_float_array(value: object, name: str) -> np.ndarray:
 
 
 def positive(value: object, name: str) -> np.ndarray:
-    """Return ``value`` as a float array whose entries are all strictly positive."""
+    """Return ``value`` as a float array whose entries are all strictly positive.
+
+    Examples:
+        >>> positive(-1.0, "sigma")
+        Traceback (most recent call last):
+        ValueError: sigma must be > 0, got -1.0
+    """
     array = as_float_array(value, name)
     if np.any(array <= 0):
         raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -37,14 +51,28 @@ def positive(value: object, name: str) -> np.ndarray:
 
 
 def positive_int(value: object, name: str) -> int:
-    """Return ``value`` as an ``int`` >= 1."""
+    """Return ``value`` as an ``int`` >= 1.
+
+    Examples:
+        >>> positive_int(3, "n")
+        3
+        >>> positive_int(2.5, "n")
+        Traceback (most recent call last):
+        ValueError: n must be a positive integer, got 2.5
+    """
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def mean_vector(value: object, name: str) -> np.ndarray:
-    """Return ``value`` as a 1-D float array (a mean vector of length d >= 1)."""
+    """Return ``value`` as a 1-D float array (a mean vector of length d >= 1).
+
+    Examples:
+        >>> mean_vector([[0.0, 1.0]], "mean")
+        Traceback (most recent call last):
+        ValueError: mean must be a 1-D vector of length d >= 1, got an array of shape (1, 2)
+    """
     array = as_float_array(value, name)
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a 1-D vector of length d >= 1, got {_describe(array)}")
@@ -57,6 +85,11 @@ def covariance(value: object, name: str, dim: int | None = None) -> np.ndarray:
     Raises:
         ValueError: if the matrix is not square, not of size ``dim``, not
             symmetric, or not positive definite.
+
+    Examples:
+        >>> covariance([[1.0, 0.0], [0.0, -1.0]], "cov")
+        Traceback (most recent call last):
+        ValueError: cov must be positive definite, got eigenvalues [-1.0, 1.0]
     """
     array = as_float_array(value, name)
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
@@ -78,7 +111,13 @@ def covariance(value: object, name: str, dim: int | None = None) -> np.ndarray:
 
 
 def generator(rng: object, name: str = "rng") -> np.random.Generator:
-    """Return ``rng`` if it is a NumPy ``Generator``; ``None`` is not accepted on purpose."""
+    """Return ``rng`` if it is a NumPy ``Generator``; ``None`` is not accepted on purpose.
+
+    Examples:
+        >>> generator(None)
+        Traceback (most recent call last):
+        ValueError: rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), got NoneType
+    """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
             f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
@@ -93,7 +132,13 @@ def generator(rng: object, name: str = "rng") -> np.random.Generator:
 
 
 def torch_generator(value: object, name: str = "generator"):
-    """Return ``value`` if it is a ``torch.Generator``; ``None`` is not accepted on purpose."""
+    """Return ``value`` if it is a ``torch.Generator``; ``None`` is not accepted on purpose.
+
+    Examples:
+        >>> torch_generator(0)
+        Traceback (most recent call last):
+        ValueError: generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)), got int
+    """
     import torch
 
     if not isinstance(value, torch.Generator):
@@ -105,7 +150,14 @@ def torch_generator(value: object, name: str = "generator"):
 
 
 def float_tensor(value: object, name: str, min_dim: int = 1):
-    """Return ``value`` if it is a floating-point ``torch.Tensor`` with at least ``min_dim`` axes."""
+    """Return ``value`` if it is a floating-point ``torch.Tensor`` with at least ``min_dim`` axes.
+
+    Examples:
+        >>> import torch
+        >>> float_tensor(torch.arange(3), "x0")
+        Traceback (most recent call last):
+        ValueError: x0 must be a floating-point torch.Tensor, got Tensor of dtype torch.int64
+    """
     import torch
 
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
@@ -121,7 +173,14 @@ def float_tensor(value: object, name: str, min_dim: int = 1):
 
 
 def same_shape(value: object, name: str, like: object, like_name: str):
-    """Return ``value`` as a float tensor if its shape equals ``like``'s."""
+    """Return ``value`` as a float tensor if its shape equals ``like``'s.
+
+    Examples:
+        >>> import torch
+        >>> same_shape(torch.zeros(2, 3), "noise", torch.zeros(2, 2), "x0")
+        Traceback (most recent call last):
+        ValueError: noise must have the shape of x0, (2, 2); got (2, 3)
+    """
     value = float_tensor(value, name)
     if tuple(value.shape) != tuple(like.shape):
         raise ValueError(
@@ -131,7 +190,13 @@ def same_shape(value: object, name: str, like: object, like_name: str):
 
 
 def noise_schedule(value: object, name: str = "schedule"):
-    """Return ``value`` if it looks like a noise schedule: it has ``T``, ``betas`` and ``alpha_bars``."""
+    """Return ``value`` if it looks like a noise schedule: it has ``T``, ``betas`` and ``alpha_bars``.
+
+    Examples:
+        >>> noise_schedule([0.1, 0.2])
+        Traceback (most recent call last):
+        ValueError: schedule must be a NoiseSchedule (with T, betas, alpha_bars, alpha_bars_prev), got list
+    """
     if not all(hasattr(value, attr) for attr in ("T", "betas", "alpha_bars", "alpha_bars_prev")):
         raise ValueError(
             f"{name} must be a NoiseSchedule (with T, betas, alpha_bars, alpha_bars_prev), "
@@ -145,6 +210,13 @@ def timesteps(value: object, T: int, batch: int, name: str = "t"):
 
     Accepts a Python int (the same step for the whole batch) or an integer tensor of
     shape ``()`` or ``(batch,)``.
+
+    Examples:
+        >>> timesteps(3, T=10, batch=2)
+        tensor([3, 3])
+        >>> timesteps(10, T=10, batch=2)
+        Traceback (most recent call last):
+        ValueError: t must lie in [0, 9] (0-based, T = 10), got values from 10 to 10
     """
     import torch
 
