@@ -17,6 +17,10 @@ import math  # noqa: F401  (you may need it)
 import torch
 
 from diffusion_path import validation
+from diffusion_path.diffusion.forward import (
+    _gather,  # noqa: F401  (values[t], shaped to broadcast)
+    _noise,  # input checks, shared with the reference
+)
 
 
 def linear_beta_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -165,22 +169,6 @@ class NoiseSchedule:
             f"NoiseSchedule(T={self.T}, betas from {float(self.betas[0]):.3g} "
             f"to {float(self.betas[-1]):.3g}, alpha_bar_(T-1)={float(self.alpha_bars[-1]):.3g})"
         )
-
-
-def _gather(values: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``values[t]`` in the dtype and device of ``x``, shaped ``(B, 1, ..., 1)`` to broadcast."""
-    out = values.to(x.device)[t.to(x.device)].to(x.dtype)
-    return out.reshape(-1, *([1] * (x.ndim - 1)))
-
-
-def _noise(
-    noise: torch.Tensor | None, generator: torch.Generator | None, like: torch.Tensor, name: str
-) -> torch.Tensor:
-    """The noise to use: ``noise`` if given (checked against ``like``), else a draw from ``generator``."""
-    if noise is not None:
-        return validation.same_shape(noise, "noise", like, name)
-    generator = validation.torch_generator(generator)
-    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
 
 
 def q_sample(

@@ -19,24 +19,12 @@ import torch
 from tqdm import tqdm  # noqa: F401  (for a progress bar in ddpm_sample)
 
 from diffusion_path import validation
+from diffusion_path.diffusion.forward import _gather  # noqa: F401  (values[t], shaped to broadcast)
+from diffusion_path.diffusion.reverse import (  # input checks, shared with the reference
+    VARIANCES,
+    _pair,
+)
 from diffusion_path.diffusion.schedules import NoiseSchedule
-
-VARIANCES = ("beta_tilde", "beta")
-
-
-def _gather(values: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``values[t]`` in the dtype and device of ``x``, shaped ``(B, 1, ..., 1)`` to broadcast."""
-    out = values.to(x.device)[t.to(x.device)].to(x.dtype)
-    return out.reshape(-1, *([1] * (x.ndim - 1)))
-
-
-def _pair(x_t: torch.Tensor, other: torch.Tensor, other_name: str, t, schedule) -> tuple:
-    """Validate ``x_t``, a tensor of its shape, ``t`` and ``schedule``; return them."""
-    x_t = validation.float_tensor(x_t, "x_t")
-    other = validation.same_shape(other, other_name, x_t, "x_t")
-    schedule = validation.noise_schedule(schedule)
-    t = validation.timesteps(t, schedule.T, x_t.shape[0])
-    return x_t, other, t, schedule
 
 
 def q_posterior(

@@ -20,43 +20,18 @@ from collections.abc import Callable
 import numpy as np
 
 from diffusion_path import validation
+from diffusion_path.foundations.sampling import (  # input checks, shared with the reference
+    _box,
+    _log_density_values,
+    _log_weights,
+    _schedule,
+    _shape,
+)
 
 LogDensity = Callable[[np.ndarray], np.ndarray]
 
 
 Sampler = Callable[[int, np.random.Generator], np.ndarray]
-
-
-def _shape(size: int | tuple[int, ...]) -> tuple[int, ...]:
-    """``size`` as a shape tuple of positive ints."""
-    shape = (size,) if isinstance(size, int | np.integer) else tuple(size)
-    for n in shape:
-        validation.positive_int(n, "size")
-    return shape
-
-
-def _log_weights(log_w: np.ndarray) -> np.ndarray:
-    """``log_w`` as a finite 1-D array with at least one entry."""
-    log_w = np.asarray(log_w, dtype=np.float64)
-    if log_w.ndim != 1 or log_w.size == 0:
-        raise ValueError(f"log_w must be a 1-D array of log-weights, got shape {log_w.shape}")
-    if np.any(np.isnan(log_w)) or np.any(log_w == np.inf):
-        raise ValueError("log_w must not contain NaN or +inf")
-    if np.all(log_w == -np.inf):
-        raise ValueError("log_w must have at least one finite entry (every weight is zero)")
-    return log_w
-
-
-def _log_density_values(values: object, n: int, name: str) -> np.ndarray:
-    """The output of a log-density callable: one value per sample, NaN-free."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != (n,):
-        raise ValueError(
-            f"{name} must return one value per sample, shape ({n},); got {values.shape}"
-        )
-    if np.any(np.isnan(values)) or np.any(values == np.inf):
-        raise ValueError(f"{name} returned NaN or +inf")
-    return values
 
 
 def uniform_pdf(x: np.ndarray | float, a: float = 0.0, b: float = 1.0) -> np.ndarray:
@@ -275,16 +250,6 @@ def box_muller(size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndar
     # u2 = rng.random(pairs); r = sqrt(-2 log u1), theta = 2 pi u2; z1 = r cos(theta), z2 = r sin(theta).
     # Concatenate z1 and z2, keep the first n and reshape to `size`.
     raise NotImplementedError
-
-
-def _box(low: object, high: object) -> tuple[np.ndarray, np.ndarray]:
-    low = validation.mean_vector(low, "low")
-    high = validation.mean_vector(high, "high")
-    if high.shape != low.shape:
-        raise ValueError(f"high must have shape {low.shape} like low, got {high.shape}")
-    if np.any(high <= low):
-        raise ValueError(f"high must be > low in every coordinate, got low={low}, high={high}")
-    return low, high
 
 
 def uniform_box_pdf(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -662,23 +627,6 @@ def langevin_dynamics(
     # TODO: path[0] = x0; for each step: x <- x + (step_size / 2) score(x) + sqrt(step_size) z,
     # z = rng.standard_normal(x.shape). Check score(x) has x's shape. Return the path.
     raise NotImplementedError
-
-
-def _schedule(betas: object) -> np.ndarray:
-    """An inverse-temperature schedule: 1-D, non-decreasing, from exactly 0 to exactly 1."""
-    betas = validation.as_float_array(betas, "betas")
-    if betas.ndim != 1 or betas.size < 2:
-        raise ValueError(
-            f"betas must be a 1-D schedule of at least 2 values from 0 to 1, got shape {betas.shape}"
-        )
-    if betas[0] != 0.0 or betas[-1] != 1.0:
-        raise ValueError(
-            f"betas must run from 0 (the prior) to 1 (the target), "
-            f"got betas[0]={betas[0]:g} and betas[-1]={betas[-1]:g}"
-        )
-    if np.any(np.diff(betas) < 0):
-        raise ValueError("betas must be non-decreasing (an increasing schedule 0 -> 1)")
-    return betas
 
 
 def annealed_log_density(

@@ -16,43 +16,13 @@ import math  # noqa: F401  (you may need it)
 import numpy as np
 
 from diffusion_path import validation
+from diffusion_path.foundations.markov import (  # input checks, shared with the reference
+    _beta,
+    _distribution,
+    _transition_matrix,
+)
 
 ATOL = 1e-9
-
-
-def _transition_matrix(P: object) -> np.ndarray:
-    """``P`` as a square matrix of non-negative entries whose rows sum to 1."""
-    P = validation.as_float_array(P, "P")
-    if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] == 0:
-        raise ValueError(f"P must be a square (S, S) transition matrix, got shape {P.shape}")
-    if np.any(P < 0):
-        raise ValueError(f"P must have non-negative entries (probabilities), got min {P.min():g}")
-    sums = P.sum(axis=1)
-    if not np.allclose(sums, 1.0, rtol=0.0, atol=ATOL):
-        raise ValueError(f"P must have rows summing to 1, got row sums {sums.tolist()}")
-    return P
-
-
-def _distribution(p: object, name: str, size: int) -> np.ndarray:
-    """``p`` as a probability vector of length ``size``."""
-    p = validation.as_float_array(p, name)
-    if p.shape != (size,):
-        raise ValueError(f"{name} must be a vector of {size} probabilities, got shape {p.shape}")
-    if np.any(p < 0):
-        raise ValueError(f"{name} must have non-negative entries, got {p.tolist()}")
-    if abs(p.sum() - 1.0) > ATOL:
-        raise ValueError(f"{name} must sum to 1, got {p.sum():g}")
-    return p
-
-
-def _beta(beta: object, name: str = "beta") -> np.ndarray:
-    """``beta`` as a scalar or 1-D array of noise variances in (0, 1)."""
-    beta = validation.as_float_array(beta, name)
-    if beta.ndim > 1 or beta.size == 0:
-        raise ValueError(f"{name} must be a number or a 1-D schedule, got shape {beta.shape}")
-    if np.any(beta <= 0) or np.any(beta >= 1):
-        raise ValueError(f"{name} must lie in (0, 1), got {beta.tolist()}")
-    return beta
 
 
 def simulate_chain(
