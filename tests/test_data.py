@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_path import data
+from diffusion_path.tools import data
 
 
 def _gen(seed: int = 0) -> torch.Generator:

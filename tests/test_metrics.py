@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from diffusion_path.metrics import sliced_wasserstein, wasserstein_1d
+from diffusion_path.tools.metrics import sliced_wasserstein, wasserstein_1d
 
 
 def _gen(seed: int = 0) -> torch.Generator:

@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 
 from diffusion_path.diffusion.forward import q_sample
-from diffusion_path.diffusion.oracle import GaussianMixtureOracle, GaussianOracle
+from diffusion_path.tools.oracle import GaussianMixtureOracle, GaussianOracle
 from diffusion_path.diffusion.schedules import NoiseSchedule
 
 SCHEDULE = NoiseSchedule.cosine(50)

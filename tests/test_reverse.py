@@ -12,7 +12,7 @@ from scipy import stats
 
 from diffusion_path.diffusion import reverse
 from diffusion_path.diffusion.forward import q_sample
-from diffusion_path.diffusion.oracle import GaussianOracle
+from diffusion_path.tools.oracle import GaussianOracle
 from diffusion_path.diffusion.reverse import (
     ddpm_sample,
     ddpm_step,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_path import validation
+from diffusion_path.tools import validation
 from diffusion_path.diffusion.schedules import (
     NoiseSchedule,
     cosine_beta_schedule,

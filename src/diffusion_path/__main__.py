@@ -4,4 +4,5 @@ import sys
 
 from diffusion_path.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the checker's child processes import this module too
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The ``diffusion-path`` command: the path, exercises, the checker, figures and benchmarks.
+"""The ``diffusion-path`` command: the path, exercises, the checker, hints, figures and benchmarks.
 
 Examples:
     >>> main(["tasks"])  # doctest: +ELLIPSIS
@@ -10,10 +10,18 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+MARKS = {"passed": "✔", "failed": "✘", "not implemented": "○"}
+#: Width of the function-name column: the longest function name of any task.
+NAME_WIDTH = 28
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,14 +35,21 @@ class _UsageError(Exception):
     pass
 
 
+def _print(line: str = "") -> None:
+    print(line, flush=True)
+
+
+# ----------------------------------------------------------------------------- tasks, exercises
+
+
 def _tasks(args: argparse.Namespace) -> int:
     from diffusion_path.tasks import TASKS
 
-    print(f"{'task':<7} {'title':<42} {'do first':<14} {'time on a CPU':<14} status")
+    _print(f"{'task':<7} {'title':<42} {'do first':<14} {'time on a CPU':<14} status")
     for task in TASKS:
         status = "ready" if task.ready else "coming"
         needs = ", ".join(task.needs) or "—"
-        print(f"{task.id:<7} {task.title:<42} {needs:<14} {task.duration:<14} {status}")
+        _print(f"{task.id:<7} {task.title:<42} {needs:<14} {task.duration:<14} {status}")
     return 0
 
 
@@ -48,21 +63,203 @@ def _exercises_init(args: argparse.Namespace) -> int:
             raise ValueError(f"task {task.id!r} has no exercise yet: its page says what is coming")
     written, kept = write_stubs(args.directory, tasks)
     for path in written:
-        print(f"wrote {path}")
+        _print(f"wrote {path}")
     for path in kept:
-        print(f"kept  {path} (already there; delete it to start over)")
-    ready = [t.id for t in TASKS if t.ready]
-    print(f"next: diffusion-path check {ready[0]} --impl {args.directory}")
+        _print(f"kept  {path} (already there; delete it to start over)")
+    ready = [t.id for t in (tasks or TASKS) if t.ready]
+    _print(f"next: diffusion-path check {ready[0]} --impl {args.directory}")
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
+# ----------------------------------------------------------------------------- check
+
+
+def _result_lines(result) -> list[str]:
+    mark = MARKS[result.status]
+    if result.status == "passed":
+        detail = f"{result.passed_checks}/{result.total_checks} checks"
+    else:
+        detail = result.status
+    lines = [f"  {mark} {result.function:<{NAME_WIDTH}} {detail:<16} {result.duration:5.1f} s"]
+    if result.reason:
+        lines.append(f"      why:  {result.reason}")
+    if result.hint and result.status == "failed":
+        lines.append(f"      hint: {result.hint}")
+    if result.output:
+        lines.append("      it printed:")
+        lines += [f"        {line}" for line in result.output.splitlines()]
+    return lines
+
+
+def _report_footer(report, elapsed: float) -> list[str]:
+    lines = []
+    if report.import_problem is not None:
+        problem = report.import_problem.lines()
+        lines += [f"  ✘ {problem[0]}"] + [f"    {line}" for line in problem[1:]]
+        return lines
+    if report.wrong_file:
+        lines.append(f"  note: {report.wrong_file}")
+    if report.interrupted:
+        lines.append("interrupted: the functions above were graded; the others were not.")
+    done = sum(result.status == "passed" for result in report.results)
+    lines.append(f"{done} of {len(report.results)} functions pass ({elapsed:.1f} s).")
+    if not report.passed and not report.interrupted:
+        failing = next((r for r in report.results if r.status != "passed"), None)
+        if failing is not None:
+            lines.append(
+                f"next: diffusion-path hint {report.task.id} {failing.function}   (more help, a level at a time)"
+            )
+    return lines
+
+
+def _check_once(args: argparse.Namespace, task, order: list[str] | None) -> object:
     from diffusion_path.check import run_checks
 
-    report = run_checks(args.task, args.impl)
-    for line in report.lines():
-        print(line)
+    start = time.perf_counter()
+    if not args.json:
+        where = "the reference solution" if args.impl is None else args.impl
+        _print(f"{task.id} · {task.title} — checking {where}")
+    on_result = None if args.json else (lambda r: [_print(line) for line in _result_lines(r)])
+    report = run_checks(
+        task, args.impl, only=order or args.only, timeout=args.timeout, on_result=on_result
+    )
+    if args.json:
+        _print(json.dumps(report.to_dict(), indent=1))
+    else:
+        for line in _report_footer(report, time.perf_counter() - start):
+            _print(line)
+    if args.impl is not None and report.import_problem is None:
+        from diffusion_path.check import implementation_path
+        from diffusion_path.check.store import save
+
+        save(report, implementation_path(task, args.impl))
+    return report
+
+
+def _check(args: argparse.Namespace) -> int:
+    from diffusion_path.tasks import get_task
+
+    task = get_task(args.task)
+    if not task.ready:
+        raise ValueError(f"task {task.id!r} has no checks yet: its page says what is coming")
+    if args.timeout is not None and not args.timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {args.timeout}")
+    args.timeout = args.timeout or 60.0
+    if args.watch:
+        if args.impl is None or args.json:
+            raise ValueError("--watch needs --impl (your file) and cannot be combined with --json")
+        return _watch(args, task)
+    report = _check_once(args, task, None)
+    if report.interrupted:
+        return 130
     return 0 if report.passed else 1
+
+
+def _watch(args: argparse.Namespace, task) -> int:
+    """Check, then check again whenever the learner's file is saved; failing functions first."""
+    from diffusion_path.check import implementation_path, load_contract
+
+    path = implementation_path(task, args.impl)
+    functions = args.only or load_contract(task).functions
+    order = list(functions)
+    while True:
+        stamp = path.stat().st_mtime_ns
+        report = _check_once(args, task, order)
+        if report.interrupted:
+            return 130
+        failing = [r.function for r in report.results if r.status != "passed"]
+        order = failing + [f for f in functions if f not in failing]
+        _print(f"watching {path} for changes (Ctrl-C to stop)")
+        try:
+            while path.stat().st_mtime_ns == stamp:
+                time.sleep(0.3)
+        except KeyboardInterrupt:
+            return 130
+        except FileNotFoundError:
+            time.sleep(0.3)
+        _print()
+
+
+# ----------------------------------------------------------------------------- progress, hint
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def _progress(args: argparse.Namespace) -> int:
+    from diffusion_path.check.store import fingerprint, load
+    from diffusion_path.tasks import TASKS
+
+    folder = Path(args.impl)
+    if not folder.is_dir():
+        raise ValueError(f"impl must be the folder of your exercise files; got {args.impl!r}")
+    results = load(folder)
+    _print(f"progress in {folder} (from your last checks)")
+    now = time.time()
+    for task in TASKS:
+        if not task.ready:
+            continue
+        path = folder / task.exercise_file
+        kept = results.get(task.id)
+        if not path.is_file():
+            state = f"○ not started     (no {task.exercise_file})"
+        elif kept is None:
+            state = f"· not checked yet (diffusion-path check {task.id} --impl {args.impl})"
+        else:
+            statuses = list(kept["functions"].values())
+            passed = statuses.count("passed")
+            if kept["import_error"]:
+                state = "✘ does not import"
+            elif kept["passed"]:
+                state = f"✔ passed          {passed}/{len(statuses)} functions"
+            elif passed == 0 and all(s == "not implemented" for s in statuses):
+                state = f"○ not started     0/{len(statuses)} functions"
+            else:
+                state = f"✘ failing         {passed}/{len(statuses)} functions"
+            state += f", checked {_ago(now - kept['checked_at'])}"
+            if fingerprint(path) != kept["sha256"]:
+                state += "; changed since"
+        _print(f"  {task.id:<7} {task.title:<42} {state}")
+    return 0
+
+
+def _hint(args: argparse.Namespace) -> int:
+    from diffusion_path.check import load_contract
+    from diffusion_path.exercises import solution_code
+    from diffusion_path.tasks import get_task
+
+    task = get_task(args.task)
+    if not task.ready:
+        raise ValueError(f"task {task.id!r} has no exercise yet: its page says what is coming")
+    contract = load_contract(task)
+    if args.function not in contract.functions:
+        raise ValueError(
+            f"function must be one of {', '.join(contract.functions)} for {task.id}; got {args.function!r}"
+        )
+    rungs = list(contract.spec(args.function).hints)
+    levels = len(rungs) + 1
+    level = args.level
+    if not 1 <= level <= levels:
+        raise ValueError(f"level must be between 1 and {levels} for {args.function}; got {level}")
+    _print(f"{args.function} · hint {level} of {levels}")
+    if level <= len(rungs):
+        _print(f"  {rungs[level - 1]}")
+        _print(f"(more: diffusion-path hint {task.id} {args.function} --level {level + 1})")
+    else:
+        _print("  The reference solution's code for this part:\n")
+        for line in solution_code(task, args.function).rstrip().splitlines():
+            _print(f"    {line}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- figures, bench
 
 
 def _figures(args: argparse.Namespace) -> int:
@@ -70,20 +267,30 @@ def _figures(args: argparse.Namespace) -> int:
     from diffusion_path.tasks import TASKS, get_task
 
     tasks = [get_task(t) for t in args.task] if args.task else list(TASKS)
+    impl = None
     for task in tasks:
-        for path in render(task, args.out):
-            print(f"wrote {path}")
+        if args.impl is not None:
+            from diffusion_path.check import load_implementation
+
+            if not task.ready:
+                raise ValueError(
+                    f"task {task.id!r} has no exercise yet: nothing to draw with yours"
+                )
+            impl = load_implementation(task, args.impl)
+        paths = render(task, args.out, impl=impl)
+        for path in paths:
+            _print(f"wrote {path}")
+        if impl is not None and not paths:
+            _print(f"{task.id}: no figure of this task uses your functions")
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
-    import time
-
     from diffusion_path.figures import table, table_names
 
     names = table_names()
     if args.list:
-        print("\n".join(names))
+        _print("\n".join(names))
         return 0
     for name in args.name or names:
         if name not in names:
@@ -91,8 +298,11 @@ def _bench(args: argparse.Namespace) -> int:
         task_id, table_name = name.split("/")
         start = time.perf_counter()
         text = table(task_id, table_name)
-        print(f"## {name}  ({time.perf_counter() - start:.1f} s)\n\n{text.strip()}\n")
+        _print(f"## {name}  ({time.perf_counter() - start:.1f} s)\n\n{text.strip()}\n")
     return 0
+
+
+# ----------------------------------------------------------------------------- the parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,11 +330,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="folder with your stub files, or one .py file (default: the reference solution)",
     )
+    check.add_argument(
+        "--only", metavar="FUNCTION", action="append", help="check only this function (repeatable)"
+    )
+    check.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="time limit per function (default 60)"
+    )
+    check.add_argument("--watch", action="store_true", help="check again on every save of the file")
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
     check.set_defaults(run=_check)
+
+    progress = commands.add_parser("progress", help="where each task stands in your folder")
+    progress.add_argument("--impl", metavar="DIR", default=".", help="your folder (default: .)")
+    progress.set_defaults(run=_progress)
+
+    hint = commands.add_parser("hint", help="a hint for one function, one level at a time")
+    hint.add_argument("task", metavar="TASK", help="task id, e.g. core-2")
+    hint.add_argument("function", metavar="FUNCTION", help="the function you are writing")
+    hint.add_argument("--level", type=int, default=1, help="1: a nudge ... last: the code")
+    hint.set_defaults(run=_hint)
 
     figures = commands.add_parser("figures", help="regenerate the figures the pages show")
     figures.add_argument("task", metavar="TASK", nargs="*", help="task ids (default: all)")
     figures.add_argument("--out", default="figures", metavar="DIR", help="output folder")
+    figures.add_argument(
+        "--impl", metavar="PATH", help="draw with your functions (the figures that use them)"
+    )
     figures.set_defaults(run=_figures)
 
     bench = commands.add_parser("bench", help="recompute the tables the pages show")
@@ -137,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 1 checks failed, 2 bad input)."""
+    """Run the command line; return the exit status (0 ok, 1 checks failed, 2 bad input, 130 Ctrl-C)."""
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
@@ -147,6 +378,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"diffusion-path: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``diffusion-path check ... | head``): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

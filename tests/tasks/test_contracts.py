@@ -1,31 +1,61 @@
-"""Every task's contract, run against the reference solution.
+"""Every task's contract, run against the reference solution, and what each contract must declare.
 
-These are the very checks that ``diffusion-path check TASK --impl DIR`` runs on
-a learner's file: a failure here means the reference and the checker disagree.
+These are the very checks that ``diffusion-path check TASK --impl DIR`` runs on a learner's file:
+a failure here means the reference and the checker disagree.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import pytest
 
-from diffusion_path.check import load_contract, load_implementation
+from diffusion_path.check import load_contract, reference_namespace
+from diffusion_path.contracts.generic import invalid_cases
+from diffusion_path.exercises import exercises
 from diffusion_path.tasks import TASKS
 
 READY = [task for task in TASKS if task.ready]
 CASES = [
-    pytest.param(task, check, id=f"{task.id}::{check.function}::{check.name}")
+    pytest.param(task, function, check, id=f"{task.id}::{function}::{check.name}")
     for task in READY
-    for check in load_contract(task).checks
+    for function in load_contract(task).functions
+    for check in load_contract(task).all_checks(function, reference_namespace(task))
+]
+FUNCTIONS = [
+    pytest.param(task, function, id=f"{task.id}::{function}")
+    for task in READY
+    for function in load_contract(task).functions
 ]
 
 
-@pytest.mark.parametrize(("task", "check"), CASES)
-def test_reference_passes(task, check):
-    check.run(load_implementation(task))
+@pytest.mark.parametrize(("task", "function", "check"), CASES)
+def test_reference_passes(task, function, check):
+    check.run(reference_namespace(task))
 
 
 @pytest.mark.parametrize("task", READY, ids=lambda task: task.id)
-def test_every_public_function_is_checked(task):
-    """The contract covers every function the reference module exports."""
-    module = load_implementation(task)
-    assert sorted(load_contract(task).functions) == sorted(module.__all__)
+def test_the_contract_covers_every_exercise(task):
+    """The functions graded are exactly those with a learner's part (a ``# Exercise:`` block)."""
+    assert load_contract(task).functions == list(dict.fromkeys(e.function for e in exercises(task)))
+
+
+@pytest.mark.parametrize(("task", "function"), FUNCTIONS)
+def test_every_function_has_a_hint_ladder_and_an_example(task, function):
+    spec = load_contract(task).spec(function)
+    assert len(spec.hints) >= 2, f"{function}: give at least two hint levels before the code"
+    if spec.generic:
+        assert spec.example is not None, f"{function}: declare an example call for the generic checks"
+
+
+@pytest.mark.parametrize(("task", "function"), FUNCTIONS)
+def test_every_rejected_input_is_documented(task, function):
+    """Each argument the generic and declared error checks require a ValueError for is in Raises."""
+    reference = getattr(reference_namespace(task), function)
+    doc = inspect.getdoc(reference) or ""
+    raises = doc.split("Raises:", 1)[1] if "Raises:" in doc else ""
+    for argument, case in invalid_cases(load_contract(task).spec(function), reference):
+        assert re.search(rf"\b{re.escape(argument)}\b", raises), (
+            f"{function} rejects {argument} = {case}, but its docstring's Raises section does not say so"
+        )

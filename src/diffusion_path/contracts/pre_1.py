@@ -11,7 +11,6 @@ import math
 import numpy as np
 import torch
 
-from diffusion_path.check import Contract
 from diffusion_path.contracts import (
     assert_close,
     assert_ks,
@@ -19,6 +18,7 @@ from diffusion_path.contracts import (
     assert_within_se,
     normal_cdf,
 )
+from diffusion_path.contracts.base import Contract
 
 CONTRACT = Contract("pre-1")
 check = CONTRACT.check

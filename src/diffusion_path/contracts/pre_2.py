@@ -14,7 +14,6 @@ import math
 import numpy as np
 import torch
 
-from diffusion_path.check import Contract
 from diffusion_path.contracts import (
     Z_BOUND,
     assert_close,
@@ -23,6 +22,7 @@ from diffusion_path.contracts import (
     assert_within_se,
     normal_cdf,
 )
+from diffusion_path.contracts.base import Contract
 
 CONTRACT = Contract("pre-2")
 check = CONTRACT.check

@@ -15,7 +15,6 @@ import math
 import numpy as np
 import torch
 
-from diffusion_path.check import Contract
 from diffusion_path.contracts import (
     FAILURE_RATE,
     assert_close,
@@ -23,6 +22,7 @@ from diffusion_path.contracts import (
     assert_raises_value_error,
     normal_cdf,
 )
+from diffusion_path.contracts.base import Contract
 
 CONTRACT = Contract("pre-3")
 check = CONTRACT.check

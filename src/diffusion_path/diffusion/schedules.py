@@ -1,18 +1,24 @@
 r"""Core Task 1, part 1: noise schedules, the numbers that say how fast the forward process forgets.
 
 The forward process of [DDPM](https://arxiv.org/abs/2006.11239) adds Gaussian noise of
-variance $\beta_t$ at each step. Everything else follows from the sequence
-$\beta_0, \dots, \beta_{T-1}$ (0-based: index $t$ is the paper's step $t+1$):
+variance $\beta_t$ at each step $t = 1, \dots, T$. Everything else follows from that sequence:
 
-$$\alpha_t = 1 - \beta_t, \qquad \bar\alpha_t = \prod_{s=0}^{t} \alpha_s, \qquad
+$$\alpha_t = 1 - \beta_t, \qquad \bar\alpha_t = \prod_{s=1}^{t} \alpha_s, \qquad
 \mathrm{SNR}(t) = \frac{\bar\alpha_t}{1 - \bar\alpha_t}.$$
+
+The math counts steps from 1, as the paper does; arrays count from 0. Index ``t`` of every
+array holds step $t + 1$: ``betas[t]`` is $\beta_{t+1}$ and ``alpha_bars[t]`` is
+$\bar\alpha_{t+1}$, so ``alpha_bars[0]`` $= \bar\alpha_1 = 1 - \beta_1$ describes the first noisy
+point $x_1$, and the data $x_0$ has no entry (its $\bar\alpha_0 = 1$).
 
 Two schedules are in common use: DDPM's linear $\beta_t$ (Sec. 4 of the paper) and the cosine
 schedule of [Nichol & Dhariwal](https://arxiv.org/abs/2102.09672) (eq. 17), which defines
 $\bar\alpha_t$ directly and destroys information more evenly over the steps.
 
 Schedules are computed in float64: $\bar\alpha_t$ is a product of up to a thousand numbers close
-to one, and $1 - \bar\alpha_t$ near $t = 0$ is a small difference of numbers close to one.
+to one, and $1 - \bar\alpha_t$ near $t = 1$ is a small difference of numbers close to one.
+Functions read them with [`gather`][diffusion_path.diffusion.schedules.gather], which picks
+the entries of a batch's steps and casts them, once, to the data's dtype.
 """
 
 from __future__ import annotations
@@ -21,27 +27,27 @@ import math
 
 import torch
 
-from diffusion_path import validation
+from diffusion_path.tools import validation
 
-__all__ = ["NoiseSchedule", "cosine_beta_schedule", "linear_beta_schedule"]
+__all__ = ["NoiseSchedule", "cosine_beta_schedule", "gather", "linear_beta_schedule"]
 
 
 def linear_beta_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
     r"""DDPM's linear schedule: $T$ variances evenly spaced from ``beta_start`` to ``beta_end``.
 
-    $$\beta_t = \beta_{\text{start}} + \frac{t}{T-1}\,(\beta_{\text{end}} - \beta_{\text{start}}),
-    \qquad t = 0, \dots, T-1$$
+    $$\beta_t = \beta_{\text{start}} + \frac{t-1}{T-1}\,(\beta_{\text{end}} - \beta_{\text{start}}),
+    \qquad t = 1, \dots, T$$
 
     DDPM (Sec. 4) uses $T = 1000$, $\beta_1 = 10^{-4}$, $\beta_T = 0.02$. With far fewer steps
-    the same end points leave much of the signal at $t = T-1$: raise ``beta_end`` then.
+    the same end points leave much of the signal at $t = T$: raise ``beta_end`` then.
 
     Args:
         T: Number of diffusion steps, $T \ge 1$.
-        beta_start: The first variance $\beta_0$ (the paper's $\beta_1$), in $(0, 1)$.
-        beta_end: The last variance $\beta_{T-1}$ (the paper's $\beta_T$), in $(0, 1)$.
+        beta_start: The first variance $\beta_1$, in $(0, 1)$.
+        beta_end: The last variance $\beta_T$, in $(0, 1)$.
 
     Returns:
-        A float64 tensor of shape ``(T,)``.
+        A float64 tensor of shape ``(T,)``; entry ``t`` is $\beta_{t+1}$.
 
     Raises:
         ValueError: if ``T`` is not a positive int or a beta is outside $(0, 1)$.
@@ -51,9 +57,12 @@ def linear_beta_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.0
         tensor([0.1000, 0.2000, 0.3000, 0.4000, 0.5000], dtype=torch.float64)
     """
     T = validation.positive_int(T, "T")
-    for value, name in ((beta_start, "beta_start"), (beta_end, "beta_end")):
-        if not isinstance(value, int | float) or not 0.0 < value < 1.0:
-            raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
+    beta_start = validation.in_open_unit_interval(beta_start, "beta_start")
+    beta_end = validation.in_open_unit_interval(beta_end, "beta_end")
+
+    # Exercise: the T variances of eq. (C1.4), from beta_start to beta_end in equal steps, as a
+    # float64 tensor.
+
     # $\beta_t$ evenly spaced from $\beta_{\text{start}}$ to $\beta_{\text{end}}$
     return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
 
@@ -62,9 +71,10 @@ def cosine_beta_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> t
     r"""The cosine schedule of Nichol & Dhariwal (2021), eq. (17), turned into variances $\beta_t$.
 
     $$\bar\alpha(\tau) = \frac{f(\tau)}{f(0)},\quad f(\tau) = \cos^2\!\Big(\frac{\tau/T + s}{1+s}\cdot
-    \frac{\pi}{2}\Big),\qquad \beta_t = \min\Big(1 - \frac{\bar\alpha(t+1)}{\bar\alpha(t)},\ \beta_{\max}\Big)$$
+    \frac{\pi}{2}\Big),\qquad \beta_t = \min\Big(1 - \frac{\bar\alpha(t)}{\bar\alpha(t-1)},\ \beta_{\max}\Big),
+    \quad t = 1, \dots, T$$
 
-    The offset $s$ keeps $\beta$ from being vanishingly small near $t = 0$; the clip at
+    The offset $s$ keeps $\beta$ from being vanishingly small near $t = 1$; the clip at
     $\beta_{\max}$ avoids the singularity at $\tau = T$ (Improved DDPM, Sec. 3.2).
 
     Args:
@@ -73,7 +83,7 @@ def cosine_beta_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> t
         max_beta: Largest allowed $\beta_t$, in $(0, 1)$.
 
     Returns:
-        A float64 tensor of shape ``(T,)``.
+        A float64 tensor of shape ``(T,)``; entry ``t`` is $\beta_{t+1}$.
 
     Raises:
         ValueError: if ``T`` is not a positive int, ``s < 0`` or ``max_beta`` is outside $(0, 1)$.
@@ -84,44 +94,48 @@ def cosine_beta_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> t
         (4.1e-05, 0.999)
     """
     T = validation.positive_int(T, "T")
-    if not isinstance(s, int | float) or not s >= 0.0:
-        raise ValueError(f"s must be a number >= 0, got {s!r}")
-    if not isinstance(max_beta, int | float) or not 0.0 < max_beta < 1.0:
-        raise ValueError(f"max_beta must be a number in (0, 1), got {max_beta!r}")
+    s = validation.non_negative(s, "s")
+    max_beta = validation.in_open_unit_interval(max_beta, "max_beta")
+
+    # Exercise: eq. (C1.5) — the cosine curve f at tau = 0, 1, ..., T, normalised so that it
+    # starts at 1; each beta is one minus the ratio of consecutive values, capped at max_beta.
+
     tau = torch.arange(T + 1, dtype=torch.float64)
     # $f(\tau) = \cos^2\big(\frac{\tau/T + s}{1 + s} \frac{\pi}{2}\big)$
     f = torch.cos((tau / T + s) / (1 + s) * math.pi / 2) ** 2
     # $\bar\alpha(\tau) = f(\tau) / f(0)$
     alpha_bar = f / f[0]
-    # $\beta_t = \min(1 - \bar\alpha(t+1) / \bar\alpha(t), \beta_{\max})$
+    # $\beta_t = \min(1 - \bar\alpha(t) / \bar\alpha(t - 1), \beta_{\max})$
     return torch.clamp(1 - alpha_bar[1:] / alpha_bar[:-1], max=max_beta)
 
 
 class NoiseSchedule:
-    r"""A noise schedule $\beta_0, \dots, \beta_{T-1}$ and every quantity derived from it (float64).
+    r"""A noise schedule $\beta_1, \dots, \beta_T$ and every quantity derived from it (float64).
 
-    $$\alpha_t = 1 - \beta_t,\quad \bar\alpha_t = \prod_{s\le t}\alpha_s,\quad
-    \bar\alpha_{t-1}\ (\text{with } \bar\alpha_{-1} = 1),\quad
+    $$\alpha_t = 1 - \beta_t,\quad \bar\alpha_t = \prod_{s=1}^{t}\alpha_s,\quad \bar\alpha_0 = 1,\quad
     \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$$
 
-    Attributes (all float64 tensors of shape ``(T,)``, indexed by the 0-based step $t$):
+    Attributes are float64 tensors of shape ``(T,)``; entry ``t`` belongs to step $t + 1$:
 
-    - ``betas`` $\beta_t$, ``alphas`` $\alpha_t$, ``alpha_bars`` $\bar\alpha_t$ (DDPM eq. 4);
-    - ``alpha_bars_prev`` $\bar\alpha_{t-1}$, with ``alpha_bars_prev[0] = 1``;
-    - ``sqrt_alpha_bars`` $\sqrt{\bar\alpha_t}$ and ``sqrt_one_minus_alpha_bars``
-      $\sqrt{1-\bar\alpha_t}$, the two coefficients of $q(x_t \mid x_0)$;
-    - ``snr`` $\bar\alpha_t / (1-\bar\alpha_t)$, the signal-to-noise ratio of $x_t$;
-    - ``posterior_variance`` $\tilde\beta_t$ (DDPM eq. 7), which is exactly ``0`` at ``t = 0``;
-    - ``posterior_log_variance_clipped``: $\log\tilde\beta_t$ with the ``t = 0`` entry replaced by
-      the ``t = 1`` one, so that it stays finite;
-    - ``posterior_mean_coef1`` $\frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}$ and
-      ``posterior_mean_coef2`` $\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}$, the
-      weights of $x_0$ and $x_t$ in the posterior mean $\tilde\mu_t$ (DDPM eq. 7).
+    - ``betas`` $\beta_{t+1}$, ``alphas`` $\alpha_{t+1}$, ``alpha_bars`` $\bar\alpha_{t+1}$ (DDPM eq. 4);
+    - ``alpha_bars_prev`` $\bar\alpha_t$, one step earlier: ``alpha_bars_prev[0]`` is
+      $\bar\alpha_0 = 1$, the data;
+    - ``sqrt_alpha_bars`` $\sqrt{\bar\alpha_{t+1}}$ and ``sqrt_one_minus_alpha_bars``
+      $\sqrt{1-\bar\alpha_{t+1}}$, the two coefficients of $q(x_{t+1} \mid x_0)$;
+    - ``snr`` $\bar\alpha_{t+1} / (1-\bar\alpha_{t+1})$, the signal-to-noise ratio of $x_{t+1}$;
+    - ``posterior_variance`` $\tilde\beta_{t+1}$ (DDPM eq. 7), exactly ``0`` at index 0
+      ($\tilde\beta_1 = 0$: given $x_1$ and $x_0$, nothing about $x_0$ is uncertain);
+    - ``posterior_log_variance_clipped``: $\log\tilde\beta_{t+1}$ with index 0 replaced by
+      index 1, so that it stays finite;
+    - ``posterior_mean_coef1`` $\frac{\sqrt{\bar\alpha_t}\,\beta_{t+1}}{1-\bar\alpha_{t+1}}$ and
+      ``posterior_mean_coef2`` $\frac{\sqrt{\alpha_{t+1}}\,(1-\bar\alpha_t)}{1-\bar\alpha_{t+1}}$,
+      the weights of $x_0$ and $x_{t+1}$ in the posterior mean $\tilde\mu_{t+1}$ (DDPM eq. 7);
 
-    and ``T``, the number of steps.
+    and ``T``, the number of steps. Read them with
+    [`gather`][diffusion_path.diffusion.schedules.gather].
 
     Args:
-        betas: The variances $\beta_t$, a 1-D tensor (or sequence) with entries in $(0, 1)$.
+        betas: The variances $\beta_1, \dots, \beta_T$, a 1-D tensor (or sequence) in $(0, 1)$.
 
     Raises:
         ValueError: if ``betas`` is not 1-D, is empty, or has an entry outside $(0, 1)$.
@@ -139,22 +153,20 @@ class NoiseSchedule:
     """
 
     def __init__(self, betas: torch.Tensor) -> None:
-        betas = torch.as_tensor(betas, dtype=torch.float64)
-        if betas.ndim != 1 or betas.numel() == 0:
-            raise ValueError(
-                f"betas must be a non-empty 1-D tensor, got shape {tuple(betas.shape)}"
-            )
-        if not bool(torch.all((betas > 0) & (betas < 1))):
-            raise ValueError(
-                f"betas must lie in (0, 1), got values from {float(betas.min()):g} to {float(betas.max()):g}"
-            )
+        betas = validation.variances(betas, "betas")
         self.T = int(betas.numel())
         self.betas = betas
+
+        # Exercise: every quantity listed above, from the betas, in float64: eq. (C1.2)'s
+        # cumulative product and its square roots, the SNR of eq. (C1.3), and the posterior's
+        # variance and mean weights of Core Task 2 (DDPM eq. 7), with the two special cases at
+        # index 0 that the list describes.
+
         # $\alpha_t = 1 - \beta_t$
         self.alphas = 1.0 - betas
-        # $\bar\alpha_t = \prod_{s=0}^{t} \alpha_s$
+        # $\bar\alpha_t = \prod_{s=1}^{t} \alpha_s$
         self.alpha_bars = torch.cumprod(self.alphas, dim=0)
-        # $\bar\alpha_{t-1}$, with $\bar\alpha_{-1} = 1$: nothing has been forgotten before step 0
+        # $\bar\alpha_{t-1}$, with $\bar\alpha_0 = 1$: nothing has been forgotten before step 1
         self.alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bars[:-1]])
         # $\sqrt{\bar\alpha_t}$ and $\sqrt{1 - \bar\alpha_t}$, the coefficients of DDPM eq. (4)
         self.sqrt_alpha_bars = torch.sqrt(self.alpha_bars)
@@ -163,12 +175,9 @@ class NoiseSchedule:
         self.snr = self.alpha_bars / (1.0 - self.alpha_bars)
         # $\tilde\beta_t = \frac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}\beta_t$ (DDPM eq. 7)
         self.posterior_variance = (1.0 - self.alpha_bars_prev) / (1.0 - self.alpha_bars) * betas
-        # $\log\tilde\beta_t$, with $\tilde\beta_0 = 0$ replaced by $\tilde\beta_1$ to stay finite
+        # $\log\tilde\beta_t$, with $\tilde\beta_1 = 0$ replaced by $\tilde\beta_2$ to stay finite
         clipped = self.posterior_variance.clone()
-        if self.T > 1:
-            clipped[0] = self.posterior_variance[1]
-        else:
-            clipped[0] = betas[0]
+        clipped[0] = self.posterior_variance[1] if self.T > 1 else betas[0]
         self.posterior_log_variance_clipped = torch.log(clipped)
         # $\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1 - \bar\alpha_t} x_0
         #   + \frac{\sqrt{\alpha_t}(1 - \bar\alpha_{t-1})}{1 - \bar\alpha_t} x_t$ (DDPM eq. 7)
@@ -195,5 +204,32 @@ class NoiseSchedule:
     def __repr__(self) -> str:
         return (
             f"NoiseSchedule(T={self.T}, betas from {float(self.betas[0]):.3g} "
-            f"to {float(self.betas[-1]):.3g}, alpha_bar_(T-1)={float(self.alpha_bars[-1]):.3g})"
+            f"to {float(self.betas[-1]):.3g}, alpha_bar_T={float(self.alpha_bars[-1]):.3g})"
         )
+
+
+def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    r"""``values[t]`` for a batch, shaped ``(B, 1, ..., 1)`` to broadcast against ``like``.
+
+    Every function that reads the schedule does it through this one: it picks the entry of each
+    example's step from the float64 array, then casts the ``B`` numbers to the dtype and device of
+    the data, once. (Casting the whole schedule to float32 first and computing with it loses the
+    digits that make $1 - \bar\alpha_t$ accurate near $t = 1$.)
+
+    Args:
+        values: A 1-D schedule array such as ``schedule.alpha_bars``, shape ``(T,)``.
+        t: 0-based steps, a LongTensor of shape ``(B,)``, already checked to lie in ``[0, T-1]``.
+        like: The batch the values will multiply, shape ``(B, ...)``.
+
+    Returns:
+        A tensor of shape ``(B, 1, ..., 1)`` with ``like.ndim`` axes, in ``like``'s dtype and device.
+
+    Examples:
+        >>> schedule = NoiseSchedule(torch.tensor([0.1, 0.2, 0.5]))
+        >>> gather(schedule.alpha_bars, torch.tensor([2, 0]), torch.zeros(2, 3, 4, 4)).flatten()
+        tensor([0.3600, 0.9000])
+        >>> gather(schedule.alpha_bars, torch.tensor([2, 0]), torch.zeros(2, 3, 4, 4)).shape
+        torch.Size([2, 1, 1, 1])
+    """
+    picked = values[t.to(values.device)]
+    return picked.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))

@@ -4,7 +4,10 @@ Each task with experiments has a module ``diffusion_path.figures.<slug>`` (e.g.
 ``pre_1``) defining
 
 - ``FIGURES``: a dict from a figure name to a function returning a
-  ``matplotlib.figure.Figure``; the page embeds it as ``figures/<task-id>/<name>.png``;
+  ``matplotlib.figure.Figure``; the page embeds it as ``figures/<task-id>/<name>.png``. A figure
+  drawn with the task's own functions takes them as one argument, ``impl`` (the reference
+  solution, or a learner's file with ``diffusion-path figures TASK --impl DIR``), and calls
+  ``impl.q_sample`` rather than importing it;
 - ``TABLES`` (optional): a dict from a table name to a function returning a Markdown
   table; a page shows it where it writes ``<!-- table: <task-id>/<name> -->``.
 
@@ -17,13 +20,14 @@ tables (the pages' benchmarks of accuracy and sample quality) on the reader's ma
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 from diffusion_path.tasks import Task, get_task
 
-__all__ = ["figure_bytes", "figure_names", "render", "table", "table_names"]
+__all__ = ["figure_bytes", "figure_names", "render", "table", "table_names", "uses_impl"]
 
 
 def _module(task: Task) -> ModuleType | None:
@@ -51,28 +55,53 @@ def figure_names(task: Task | str) -> list[str]:
     return list(_recipes(task, "FIGURES"))
 
 
-def figure_bytes(task: Task | str, name: str, dpi: int = 110) -> bytes:
-    """Render one figure of ``task`` to PNG bytes."""
+def figure_bytes(task: Task | str, name: str, dpi: int = 110, impl: object | None = None) -> bytes:
+    """Render one figure of ``task`` to PNG bytes, drawn with ``impl``'s functions (default: the reference)."""
     import io
 
     task = get_task(task) if isinstance(task, str) else task
     recipes = _recipes(task, "FIGURES")
     if name not in recipes:
         raise ValueError(f"name must be one of {sorted(recipes)} for {task.id}, got {name!r}")
-    figure = recipes[name]()
+    recipe = recipes[name]
+    if inspect.signature(recipe).parameters:
+        if impl is None:
+            from diffusion_path.check import reference_namespace
+
+            impl = reference_namespace(task)
+        figure = recipe(impl)
+    else:
+        figure = recipe()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 
-def render(task: Task | str, out: str | Path) -> list[Path]:
-    """Write every figure of ``task`` as ``out/<task-id>/<name>.png``; return the paths."""
+def uses_impl(task: Task | str, name: str) -> bool:
+    """Whether figure ``name`` of ``task`` is drawn with the task's own functions.
+
+    Examples:
+        >>> uses_impl("core-1", "progressive-noising")
+        True
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    return bool(inspect.signature(_recipes(task, "FIGURES")[name]).parameters)
+
+
+def render(task: Task | str, out: str | Path, impl: object | None = None) -> list[Path]:
+    """Write every figure of ``task`` as ``out/<task-id>/<name>.png``; return the paths.
+
+    With ``impl`` (a learner's implementation), only the figures drawn with the task's own
+    functions are written, drawn with ``impl``'s.
+    """
     task = get_task(task) if isinstance(task, str) else task
     paths = []
     for name in figure_names(task):
+        if impl is not None and not uses_impl(task, name):
+            continue
         path = Path(out) / task.id / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(figure_bytes(task, name))
+        path.write_bytes(figure_bytes(task, name, impl=impl))
         paths.append(path)
     return paths
 

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from diffusion_path.data import load_digits, load_photo, to_display_range
 from diffusion_path.diffusion.forward import q_sample, q_step
 from diffusion_path.diffusion.schedules import NoiseSchedule
-from diffusion_path.plotting import new_figure
+from diffusion_path.tools.data import load_digits, load_photo, to_display_range
+from diffusion_path.tools.plotting import new_figure
 
 T = 1000
 STEPS = [0, 50, 100, 200, 300, 500, 700, 999]

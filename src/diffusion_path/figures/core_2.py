@@ -9,12 +9,13 @@ from __future__ import annotations
 import torch
 from matplotlib.figure import Figure
 
-from diffusion_path.data import ring_of_gaussians, two_moons
-from diffusion_path.diffusion.oracle import GaussianMixtureOracle
+from diffusion_path.diffusion.networks import NoiseMLP
 from diffusion_path.diffusion.reverse import ddpm_sample
 from diffusion_path.diffusion.schedules import NoiseSchedule
-from diffusion_path.diffusion.toy import NoiseMLP, train_toy
-from diffusion_path.plotting import new_figure
+from diffusion_path.diffusion.training import train_toy
+from diffusion_path.tools.data import ring_of_gaussians, two_moons
+from diffusion_path.tools.oracle import GaussianMixtureOracle
+from diffusion_path.tools.plotting import new_figure
 
 T = 100
 LIMITS = (-3.2, 3.2)

@@ -13,7 +13,7 @@ from diffusion_path.foundations.gaussians import (
     sample_gaussian,
     sample_mvn,
 )
-from diffusion_path.plotting import density_contour, grid_2d, histogram_with_pdf, new_figure
+from diffusion_path.tools.plotting import density_contour, grid_2d, histogram_with_pdf, new_figure
 
 MEAN = np.array([1.0, -0.5])
 COV = np.array([[1.0, 0.8], [0.8, 1.5]])

@@ -31,7 +31,7 @@ from diffusion_path.foundations.sampling import (
     uniform_box_pdf,
     uniform_pdf,
 )
-from diffusion_path.plotting import density_contour, histogram_with_pdf, new_figure
+from diffusion_path.tools.plotting import density_contour, histogram_with_pdf, new_figure
 
 # The 2-D two-mode target of the AIS experiment: f(x) = N(x; a, s^2 I) + N(x; -a, s^2 I)
 # without the normalisers 1 / (2 pi s^2), so Z = 2 (2 pi s^2) exactly.

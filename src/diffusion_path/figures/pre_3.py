@@ -17,7 +17,7 @@ from diffusion_path.foundations.markov import (
     simulate_chain,
     stationary_by_linear_solve,
 )
-from diffusion_path.plotting import histogram_with_pdf, new_figure
+from diffusion_path.tools.plotting import histogram_with_pdf, new_figure
 
 #: The page's 3-state chain on (A, B, C); row i holds the probabilities of moving from state i.
 P = np.array([[0.5, 0.3, 0.2], [0.2, 0.6, 0.2], [0.1, 0.3, 0.6]])

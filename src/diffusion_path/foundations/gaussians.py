@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from diffusion_path import validation
+from diffusion_path.tools import validation
 
 __all__ = [
     "gaussian_affine",
@@ -68,6 +68,10 @@ def gaussian_pdf(x: np.ndarray | float, mu: float = 0.0, sigma: float = 1.0) -> 
     x = validation.as_float_array(x, "x")
     mu = float(validation.as_float_array(mu, "mu"))
     sigma = float(validation.positive(sigma, "sigma"))
+
+    # Exercise: eq. (P1.1) — the density at every x: standardise x, then apply the bell curve with
+    # its normalising constant.
+
     # $z = (x - \mu) / \sigma$
     z = (x - mu) / sigma
     # $p(x) = \exp(-z^2/2) / (\sigma\sqrt{2\pi})$
@@ -105,6 +109,10 @@ def sample_gaussian(
     for n in shape:
         validation.positive_int(n, "size")
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P1.2) — draw standard normal noise of the requested shape from rng, then shift
+    # and scale it.
+
     # $\varepsilon \sim \mathcal N(0, 1)$
     eps = rng.standard_normal(shape)
     # $x = \mu + \sigma \varepsilon$
@@ -142,6 +150,10 @@ def mvn_log_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     x = validation.as_float_array(x, "x")
     if x.ndim == 0 or x.shape[-1] != d:
         raise ValueError(f"x must have shape (..., {d}) to match the mean, got {x.shape}")
+
+    # Exercise: eq. (P1.3) — the log-density of every point on the last axis, through the Cholesky
+    # factor of cov (a triangular solve, never an explicit inverse); keep the leading shape of x.
+
     # $\Sigma = L L^\top$
     chol = np.linalg.cholesky(cov)
     # $\mathbf z = L^{-1}(\mathbf x - \boldsymbol\mu)$, so that $\mathbf z^\top\mathbf z$
@@ -174,6 +186,9 @@ def mvn_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
         >>> round(float(mvn_pdf(np.zeros(2), np.zeros(2), cov)), 6)  # 1 / (2 pi sqrt(det))
         0.159155
     """
+
+    # Exercise: the density itself, from the log-density you wrote.
+
     return np.exp(mvn_log_pdf(x, mean, cov))
 
 
@@ -209,6 +224,10 @@ def sample_mvn(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generat
     cov = validation.covariance(cov, "cov", dim=mean.shape[0])
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P1.4) — n draws of d-dimensional standard normal noise from rng, coloured by
+    # the Cholesky factor of cov and shifted by the mean.
+
     # $\Sigma = L L^\top$
     chol = np.linalg.cholesky(cov)
     # $\boldsymbol\varepsilon \sim \mathcal N(0, I)$, one row per sample
@@ -252,6 +271,9 @@ def gaussian_affine(
     b = np.zeros(k) if b is None else validation.as_float_array(b, "b")
     if b.shape != (k,):
         raise ValueError(f"b must have shape ({k},) to match A, got {b.shape}")
+
+    # Exercise: eq. (P1.5) — the mean and the covariance of A x + b.
+
     # $A\boldsymbol\mu + \mathbf b$ and $A\Sigma A^\top$
     return A @ mean + b, A @ cov @ A.T
 
@@ -291,6 +313,9 @@ def gaussian_sum(
     if mean2.shape != mean1.shape:
         raise ValueError(f"mean2 must have shape {mean1.shape} like mean1, got {mean2.shape}")
     cov2 = validation.covariance(cov2, "cov2", dim=mean1.shape[0])
+
+    # Exercise: the mean and the covariance of the sum of two independent Gaussian vectors.
+
     # $\boldsymbol\mu_1 + \boldsymbol\mu_2$ and $\Sigma_1 + \Sigma_2$
     return mean1 + mean2, cov1 + cov2
 
@@ -329,6 +354,10 @@ def kl_gaussians(
     if mean_q.shape != (d,):
         raise ValueError(f"mean_q must have shape ({d},) like mean_p, got {mean_q.shape}")
     cov_q = validation.covariance(cov_q, "cov_q", dim=d)
+
+    # Exercise: eq. (P1.6) — the closed-form KL divergence; compute each term through Cholesky
+    # factors (triangular solves, no explicit inverse).
+
     chol_p = np.linalg.cholesky(cov_p)
     chol_q = np.linalg.cholesky(cov_q)
     # $\operatorname{tr}(\Sigma_q^{-1}\Sigma_p) = \lVert L_q^{-1} L_p \rVert_F^2$
@@ -382,6 +411,10 @@ def kl_monte_carlo(
     n = validation.positive_int(n, "n")
     if n < 2:
         raise ValueError(f"n must be at least 2 to estimate a standard error, got {n}")
+
+    # Exercise: eq. (P1.7) — average the log-density ratio over n samples of p drawn from rng, and
+    # return the estimate with its standard error.
+
     x = sample_mvn(mean_p, cov_p, n, rng)
     # $\log p(\mathbf x_i) - \log q(\mathbf x_i)$ for each sample
     log_ratio = mvn_log_pdf(x, mean_p, cov_p) - mvn_log_pdf(x, mean_q, cov_q)

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from diffusion_path import validation
+from diffusion_path.tools import validation
 
 __all__ = [
     "ar1_chain",
@@ -46,42 +46,6 @@ __all__ = [
 ]
 
 #: Tolerance on row sums and probability totals.
-ATOL = 1e-9
-
-
-def _transition_matrix(P: object) -> np.ndarray:
-    """``P`` as a square matrix of non-negative entries whose rows sum to 1."""
-    P = validation.as_float_array(P, "P")
-    if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] == 0:
-        raise ValueError(f"P must be a square (S, S) transition matrix, got shape {P.shape}")
-    if np.any(P < 0):
-        raise ValueError(f"P must have non-negative entries (probabilities), got min {P.min():g}")
-    sums = P.sum(axis=1)
-    if not np.allclose(sums, 1.0, rtol=0.0, atol=ATOL):
-        raise ValueError(f"P must have rows summing to 1, got row sums {sums.tolist()}")
-    return P
-
-
-def _distribution(p: object, name: str, size: int) -> np.ndarray:
-    """``p`` as a probability vector of length ``size``."""
-    p = validation.as_float_array(p, name)
-    if p.shape != (size,):
-        raise ValueError(f"{name} must be a vector of {size} probabilities, got shape {p.shape}")
-    if np.any(p < 0):
-        raise ValueError(f"{name} must have non-negative entries, got {p.tolist()}")
-    if abs(p.sum() - 1.0) > ATOL:
-        raise ValueError(f"{name} must sum to 1, got {p.sum():g}")
-    return p
-
-
-def _beta(beta: object, name: str = "beta") -> np.ndarray:
-    """``beta`` as a scalar or 1-D array of noise variances in (0, 1)."""
-    beta = validation.as_float_array(beta, name)
-    if beta.ndim > 1 or beta.size == 0:
-        raise ValueError(f"{name} must be a number or a 1-D schedule, got shape {beta.shape}")
-    if np.any(beta <= 0) or np.any(beta >= 1):
-        raise ValueError(f"{name} must lie in (0, 1), got {beta.tolist()}")
-    return beta
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -116,13 +80,17 @@ def simulate_chain(
         >>> simulate_chain(P, 0, 4, np.random.default_rng(0)).tolist()
         [0, 1, 0, 1, 0]
     """
-    P = _transition_matrix(P)
+    P = validation.transition_matrix(P)
     S = P.shape[0]
     x = np.asarray(x0)
     if not np.issubdtype(x.dtype, np.integer) or np.any(x < 0) or np.any(x >= S):
         raise ValueError(f"x0 must be integer states in [0, {S}), got {x0!r}")
     n_steps = validation.positive_int(n_steps, "n_steps")
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P3.1) — run the chains: each step draws every chain's next state from its row
+    # of P with one uniform number (the inverse-CDF method of Pre-Task 2). Keep the start in row 0.
+
     # cumulative rows $C_{ij} = \sum_{k \le j} P_{ik}$; the last entry is set to exactly 1
     cumulative = np.cumsum(P, axis=1)
     cumulative[:, -1] = 1.0
@@ -157,9 +125,13 @@ def evolve_distribution(P: np.ndarray, p0: np.ndarray, n_steps: int) -> np.ndarr
         >>> evolve_distribution(P, np.array([1.0, 0.0]), 2).round(3).tolist()
         [[1.0, 0.0], [0.9, 0.1], [0.86, 0.14]]
     """
-    P = _transition_matrix(P)
-    p0 = _distribution(p0, "p0", P.shape[0])
+    P = validation.transition_matrix(P)
+    p0 = validation.distribution(p0, "p0", P.shape[0])
     n_steps = validation.positive_int(n_steps, "n_steps")
+
+    # Exercise: eq. (P3.1) — push the distribution through P, n_steps times, keeping every step (p0
+    # in row 0).
+
     out = np.empty((n_steps + 1, P.shape[0]))
     out[0] = p0
     for t in range(1, n_steps + 1):
@@ -198,11 +170,15 @@ def stationary_by_iteration(
         >>> stationary_by_iteration(P).round(6).tolist()  # pi = (5/6, 1/6)
         [0.833333, 0.166667]
     """
-    P = _transition_matrix(P)
+    P = validation.transition_matrix(P)
     S = P.shape[0]
-    p0 = np.full(S, 1.0 / S) if p0 is None else _distribution(p0, "p0", S)
+    p0 = np.full(S, 1.0 / S) if p0 is None else validation.distribution(p0, "p0", S)
     tol = float(validation.positive(tol, "tol"))
     max_steps = validation.positive_int(max_steps, "max_steps")
+
+    # Exercise: iterate the distribution through P until one step changes no entry by more than tol;
+    # if max_steps steps pass without that, raise a ValueError naming P.
+
     p = p0
     for _ in range(max_steps):
         # $\mathbf p \leftarrow \mathbf p P$
@@ -237,7 +213,10 @@ def stationary_by_eigenvector(P: np.ndarray) -> np.ndarray:
         >>> stationary_by_eigenvector(P).round(6).tolist()
         [0.833333, 0.166667]
     """
-    P = _transition_matrix(P)
+    P = validation.transition_matrix(P)
+
+    # Exercise: eq. (P3.2) — the left eigenvector of P for the eigenvalue 1, scaled to sum to 1.
+
     # right eigenvectors of $P^\top$ are left eigenvectors of $P$
     eigenvalues, eigenvectors = np.linalg.eig(P.T)
     # the eigenvalue closest to 1
@@ -271,8 +250,13 @@ def stationary_by_linear_solve(P: np.ndarray) -> np.ndarray:
         >>> stationary_by_linear_solve(P).round(6).tolist()
         [0.833333, 0.166667]
     """
-    P = _transition_matrix(P)
+    P = validation.transition_matrix(P)
     S = P.shape[0]
+
+    # Exercise: eq. (P3.3) — replace one balance equation by the normalisation and solve the linear
+    # system; a singular system means more than one stationary distribution (raise a ValueError
+    # naming P).
+
     # $A = (P - I)^\top$: row $j$ says inflow to $j$ equals outflow from $j$
     A = (P - np.eye(S)).T
     # replace the last equation by $\sum_i \pi_i = 1$
@@ -315,8 +299,12 @@ def is_reversible(P: np.ndarray, atol: float = 1e-10) -> bool:
         ... )  # a chain that cycles A -> B -> C
         False
     """
-    P = _transition_matrix(P)
+    P = validation.transition_matrix(P)
     atol = float(validation.positive(atol, "atol"))
+
+    # Exercise: eq. (P3.4) — detailed balance: compare the probability flow from every state i to
+    # every j with the flow back.
+
     pi = stationary_by_linear_solve(P)
     # flows $F_{ij} = \pi_i P_{ij}$; detailed balance is $F = F^\top$
     flow = pi[:, None] * P
@@ -345,11 +333,14 @@ def second_eigenvalue(P: np.ndarray) -> float:
         >>> round(second_eigenvalue(np.array([[0.9, 0.1], [0.5, 0.5]])), 6)  # trace - 1 = 0.4
         0.4
     """
-    P = _transition_matrix(P)
+    P = validation.transition_matrix(P)
     if P.shape[0] < 2:
         raise ValueError(
             f"P must have at least 2 states to have a second eigenvalue, got {P.shape}"
         )
+
+    # Exercise: eq. (P3.5) — the second largest modulus among the eigenvalues of P.
+
     # moduli of the eigenvalues, largest first: $1 = |\lambda_1| \ge |\lambda_2| \ge \dots$
     moduli = np.sort(np.abs(np.linalg.eigvals(P)))[::-1]
     return float(moduli[1])
@@ -394,6 +385,10 @@ def random_walk(
     n_walks = validation.positive_int(n_walks, "n_walks")
     if isinstance(x0, bool) or not isinstance(x0, int | np.integer):
         raise ValueError(f"x0 must be an integer, got {x0!r}")
+
+    # Exercise: eq. (P3.6) — n_walks walks of n_steps steps of +1 (probability p) or -1, starting at
+    # x0, with the start in row 0.
+
     # $\xi_t = +1$ with probability $p$, else $-1$
     xi = np.where(rng.random((n_steps, n_walks)) < p, 1, -1)
     path = np.empty((n_steps + 1, n_walks), dtype=np.int64)
@@ -440,13 +435,17 @@ def ar1_chain(
     """
     x0 = validation.as_float_array(x0, "x0")
     n_steps = validation.positive_int(n_steps, "n_steps")
-    beta = _beta(beta)
+    beta = validation.variance_schedule(beta, "beta")
     betas = np.full(n_steps, float(beta)) if beta.ndim == 0 else beta
     if betas.shape != (n_steps,):
         raise ValueError(
             f"beta must be a number or hold n_steps={n_steps} values, got {beta.shape}"
         )
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P3.7) — run the chains n_steps steps: each keeps a share of the state and adds
+    # fresh Gaussian noise of that step's variance from rng. Keep the start in row 0.
+
     path = np.empty((n_steps + 1, *x0.shape))
     path[0] = x = x0
     for t in range(1, n_steps + 1):
@@ -489,11 +488,14 @@ def ar1_marginal(
         (1.0, 0.75)
     """
     x0 = validation.as_float_array(x0, "x0")
-    beta = _beta(beta)
+    beta = validation.variance_schedule(beta, "beta")
     if isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 0:
         raise ValueError(f"t must be an integer >= 0, got {t!r}")
     if beta.ndim == 1 and t > beta.size:
         raise ValueError(f"t must be at most the schedule length {beta.size}, got {t}")
+
+    # Exercise: eq. (P3.8) — the mean and the variance of x_t given x_0, in closed form.
+
     # $\bar\alpha_t = \prod_{s=1}^t (1 - \beta_s)$
     alpha_bar = (1.0 - float(beta)) ** t if beta.ndim == 0 else float(np.prod(1.0 - beta[:t]))
     # mean $\sqrt{\bar\alpha_t}\, x_0$, variance $1 - \bar\alpha_t$

@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from diffusion_path import validation
+from diffusion_path.tools import validation
 
 __all__ = [
     "annealed_importance_sampling",
@@ -60,38 +60,6 @@ __all__ = [
 
 LogDensity = Callable[[np.ndarray], np.ndarray]
 Sampler = Callable[[int, np.random.Generator], np.ndarray]
-
-
-def _shape(size: int | tuple[int, ...]) -> tuple[int, ...]:
-    """``size`` as a shape tuple of positive ints."""
-    shape = (size,) if isinstance(size, int | np.integer) else tuple(size)
-    for n in shape:
-        validation.positive_int(n, "size")
-    return shape
-
-
-def _log_weights(log_w: np.ndarray) -> np.ndarray:
-    """``log_w`` as a finite 1-D array with at least one entry."""
-    log_w = np.asarray(log_w, dtype=np.float64)
-    if log_w.ndim != 1 or log_w.size == 0:
-        raise ValueError(f"log_w must be a 1-D array of log-weights, got shape {log_w.shape}")
-    if np.any(np.isnan(log_w)) or np.any(log_w == np.inf):
-        raise ValueError("log_w must not contain NaN or +inf")
-    if np.all(log_w == -np.inf):
-        raise ValueError("log_w must have at least one finite entry (every weight is zero)")
-    return log_w
-
-
-def _log_density_values(values: object, n: int, name: str) -> np.ndarray:
-    """The output of a log-density callable: one value per sample, NaN-free."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != (n,):
-        raise ValueError(
-            f"{name} must return one value per sample, shape ({n},); got {values.shape}"
-        )
-    if np.any(np.isnan(values)) or np.any(values == np.inf):
-        raise ValueError(f"{name} returned NaN or +inf")
-    return values
 
 
 # ----------------------------------------------------------------------------- 1-D families
@@ -122,6 +90,9 @@ def uniform_pdf(x: np.ndarray | float, a: float = 0.0, b: float = 1.0) -> np.nda
     b = float(validation.as_float_array(b, "b"))
     if b <= a:
         raise ValueError(f"b must be > a, got a={a}, b={b}")
+
+    # Exercise: the density: constant on [a, b], zero outside.
+
     # $p(x) = 1 / (b - a)$ inside $[a, b]$, zero outside
     return np.where((x >= a) & (x <= b), 1.0 / (b - a), 0.0)
 
@@ -155,8 +126,11 @@ def sample_uniform(
     b = float(validation.as_float_array(b, "b"))
     if b <= a:
         raise ValueError(f"b must be > a, got a={a}, b={b}")
-    size = _shape(size)
+    size = validation.size_shape(size)
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P2.1) — turn uniform numbers from rng into uniforms on [a, b].
+
     # $u \sim \mathcal U(0, 1)$
     u = rng.random(size)
     # $x = a + (b - a) u$
@@ -184,6 +158,9 @@ def exponential_pdf(x: np.ndarray | float, rate: float = 1.0) -> np.ndarray:
     """
     x = validation.as_float_array(x, "x")
     rate = float(validation.positive(rate, "rate"))
+
+    # Exercise: eq. (P2.2), left — the density, zero for negative x.
+
     # $p(x) = \lambda e^{-\lambda x}$ for $x \ge 0$
     return np.where(x >= 0, rate * np.exp(-rate * np.maximum(x, 0.0)), 0.0)
 
@@ -213,8 +190,12 @@ def sample_exponential(
         (0.5, True)
     """
     rate = float(validation.positive(rate, "rate"))
-    size = _shape(size)
+    size = validation.size_shape(size)
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P2.2), right — inverse-CDF sampling: uniform numbers from rng through the
+    # inverse of the exponential CDF.
+
     # $u \sim \mathcal U(0, 1)$; rng.random() lies in [0, 1), so $1 - u > 0$
     u = rng.random(size)
     # $x = -\log(1 - u) / \lambda$
@@ -244,6 +225,9 @@ def laplace_pdf(x: np.ndarray | float, mu: float = 0.0, b: float = 1.0) -> np.nd
     x = validation.as_float_array(x, "x")
     mu = float(validation.as_float_array(mu, "mu"))
     b = float(validation.positive(b, "b"))
+
+    # Exercise: eq. (P2.3), left — the density.
+
     # $p(x) = e^{-|x - \mu| / b} / (2b)$
     return np.exp(-np.abs(x - mu) / b) / (2.0 * b)
 
@@ -278,8 +262,11 @@ def sample_laplace(
     """
     mu = float(validation.as_float_array(mu, "mu"))
     b = float(validation.positive(b, "b"))
-    size = _shape(size)
+    size = validation.size_shape(size)
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P2.3), right — inverse-CDF sampling with a uniform number centred on zero.
+
     # $u \sim \mathcal U(-\frac12, \frac12)$
     u = rng.random(size) - 0.5
     # $x = \mu - b \operatorname{sign}(u) \log(1 - 2|u|)$
@@ -313,8 +300,12 @@ def box_muller(size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndar
         >>> z.shape, round(float(z.mean()), 2), round(float(z.std()), 2)
         ((100001,), 0.0, 1.0)
     """
-    size = _shape(size)
+    size = validation.size_shape(size)
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P2.4) — enough pairs of uniforms from rng for the requested number of normals;
+    # turn each pair into a radius and an angle, and those into two independent normals.
+
     # one pair $(u_1, u_2)$ gives two normals
     n = math.prod(size)
     pairs = (n + 1) // 2
@@ -330,16 +321,6 @@ def box_muller(size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndar
 
 
 # ----------------------------------------------------------------------------- 2-D uniform
-
-
-def _box(low: object, high: object) -> tuple[np.ndarray, np.ndarray]:
-    low = validation.mean_vector(low, "low")
-    high = validation.mean_vector(high, "high")
-    if high.shape != low.shape:
-        raise ValueError(f"high must have shape {low.shape} like low, got {high.shape}")
-    if np.any(high <= low):
-        raise ValueError(f"high must be > low in every coordinate, got low={low}, high={high}")
-    return low, high
 
 
 def uniform_box_pdf(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -362,10 +343,14 @@ def uniform_box_pdf(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndar
         >>> uniform_box_pdf(np.array([[0.5, 0.5], [3.0, 0.0]]), [0.0, 0.0], [2.0, 1.0])
         array([0.5, 0. ])
     """
-    low, high = _box(low, high)
+    low, high = validation.box(low, high)
     x = validation.as_float_array(x, "x")
     if x.ndim == 0 or x.shape[-1] != low.shape[0]:
         raise ValueError(f"x must have shape (..., {low.shape[0]}) to match low, got {x.shape}")
+
+    # Exercise: the density: one over the box's volume inside the box, zero outside (on the last
+    # axis of x).
+
     inside = np.all((x >= low) & (x <= high), axis=-1)
     # $p = 1 / \prod_i (h_i - \ell_i)$ inside the box
     return np.where(inside, 1.0 / float(np.prod(high - low)), 0.0)
@@ -397,9 +382,13 @@ def sample_uniform_box(
         >>> x.shape, x.mean(axis=0).round(1).tolist()
         ((100000, 2), [1.0, 0.0])
     """
-    low, high = _box(low, high)
+    low, high = validation.box(low, high)
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
+
+    # Exercise: n points uniform in the box: uniform numbers from rng, scaled and shifted per
+    # coordinate.
+
     # $\mathbf u \sim \mathcal U(0, 1)^d$, one row per point
     u = rng.random((n, low.shape[0]))
     # $\mathbf x = \boldsymbol\ell + (\mathbf h - \boldsymbol\ell) \odot \mathbf u$
@@ -452,14 +441,19 @@ def rejection_sample(
     log_M = float(validation.as_float_array(log_M, "log_M"))
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P2.5) — propose from q in batches, accept each proposal with probability f / (M
+    # q) (in logs), until n are accepted; return them and the acceptance rate. An envelope that
+    # fails to cover f is a ValueError naming log_M.
+
     accepted: list[np.ndarray] = []
     count, proposed = 0, 0
     while count < n:
         m = max(2 * (n - count), 100)
         x = np.asarray(sample_q(m, rng), dtype=np.float64)
-        log_ratio = _log_density_values(log_f(x), m, "log_f") - _log_density_values(
-            log_q(x), m, "log_q"
-        )
+        log_ratio = validation.log_density_values(
+            log_f(x), m, "log_f"
+        ) - validation.log_density_values(log_q(x), m, "log_q")
         # $\log \frac{f(x)}{M q(x)} \le 0$ must hold for every proposal
         log_accept = log_ratio - log_M
         if np.any(log_accept > 1e-9):
@@ -503,7 +497,11 @@ def log_mean_exp(log_w: np.ndarray) -> float:
         >>> round(log_mean_exp(np.array([1000.0, 1000.0 + np.log(3.0)])), 6)  # 1000 + log 2
         1000.693147
     """
-    log_w = _log_weights(log_w)
+    log_w = validation.log_weights(log_w)
+
+    # Exercise: the log of the mean of the weights, computed stably from log-weights (factor out the
+    # largest).
+
     # $m = \max_i \log w_i$
     m = float(np.max(log_w))
     # $m + \log \frac1n \sum_i e^{\log w_i - m}$
@@ -533,7 +531,10 @@ def effective_sample_size(log_w: np.ndarray) -> float:
         >>> round(effective_sample_size(np.log([1.0, 1.0, 2.0])), 4)  # 16 / 6
         2.6667
     """
-    log_w = _log_weights(log_w)
+    log_w = validation.log_weights(log_w)
+
+    # Exercise: eq. (P2.7) — Kish's effective sample size, from normalised weights computed stably.
+
     # $\bar w_i = w_i / \sum_j w_j$, from log-weights shifted by their maximum
     w = np.exp(log_w - np.max(log_w))
     w_bar = w / np.sum(w)
@@ -565,11 +566,15 @@ def log_z_estimate(log_w: np.ndarray) -> tuple[float, float]:
         >>> log_z_estimate(np.full(5, 2.0))  # equal weights: no spread, no error
         (2.0, 0.0)
     """
-    log_w = _log_weights(log_w)
+    log_w = validation.log_weights(log_w)
     if log_w.size < 2:
         raise ValueError(
             f"log_w must hold at least 2 weights for a standard error, got {log_w.size}"
         )
+
+    # Exercise: eq. (P2.12) — the estimate of log Z from the log-weights, and the standard error of
+    # that estimate (the delta method: the spread of the weights over their mean).
+
     # weights relative to the largest: $\tilde w_i = e^{\log w_i - m}$
     w = np.exp(log_w - np.max(log_w))
     # $\operatorname{se}(\log\hat Z) = \operatorname{sd}(\tilde w) / (\sqrt n\, \bar{\tilde w})$
@@ -614,10 +619,15 @@ def importance_sampling(
     """
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P2.6) — n samples of q from rng and their log-weights.
+
     # $x_i \sim q$
     x = np.asarray(sample_q(n, rng), dtype=np.float64)
     # $\log w_i = \log f(x_i) - \log q(x_i)$
-    log_w = _log_density_values(log_f(x), n, "log_f") - _log_density_values(log_q(x), n, "log_q")
+    log_w = validation.log_density_values(log_f(x), n, "log_f") - validation.log_density_values(
+        log_q(x), n, "log_q"
+    )
     return x, log_w
 
 
@@ -642,12 +652,16 @@ def self_normalised_mean(values: np.ndarray, log_w: np.ndarray) -> np.ndarray:
         >>> self_normalised_mean(np.array([0.0, 10.0]), np.log([3.0, 1.0]))  # (0 * 3 + 10 * 1) / 4
         2.5
     """
-    log_w = _log_weights(log_w)
+    log_w = validation.log_weights(log_w)
     values = validation.as_float_array(values, "values")
     if values.ndim == 0 or values.shape[0] != log_w.shape[0]:
         raise ValueError(
             f"values must have {log_w.shape[0]} rows, one per weight, got shape {values.shape}"
         )
+
+    # Exercise: eq. (P2.6), right — the self-normalised weighted average of the values (weights
+    # computed stably).
+
     # $\bar w_i = w_i / \sum_j w_j$
     w = np.exp(log_w - np.max(log_w))
     w_bar = w / np.sum(w)
@@ -706,16 +720,21 @@ def metropolis_hastings(
     step_size = float(validation.positive(step_size, "step_size"))
     rng = validation.generator(rng)
     c = x.shape[0]
-    log_fx = _log_density_values(log_f(x), c, "log_f")
+    log_fx = validation.log_density_values(log_f(x), c, "log_f")
     if np.any(log_fx == -np.inf):
         raise ValueError("x0 must start where the target is positive: log_f(x0) is -inf")
+
+    # Exercise: eq. (P2.8) — run the c chains n_steps steps: propose a Gaussian move of size
+    # step_size with noise from rng, accept it with the Metropolis probability (in logs), keep every
+    # state; return the path (x0 in row 0) and the fraction of proposals accepted.
+
     path = np.empty((n_steps + 1, *x.shape))
     path[0] = x
     accepted = 0
     for k in range(1, n_steps + 1):
         # $x' = x + s \varepsilon$
         proposal = x + step_size * rng.standard_normal(x.shape)
-        log_f_proposal = _log_density_values(log_f(proposal), c, "log_f")
+        log_f_proposal = validation.log_density_values(log_f(proposal), c, "log_f")
         # accept when $\log u \le \log f(x') - \log f(x)$
         accept = np.log(1.0 - rng.random(c)) <= log_f_proposal - log_fx
         x = np.where(accept.reshape(-1, *([1] * (x.ndim - 1))), proposal, x)
@@ -770,6 +789,10 @@ def langevin_dynamics(
     n_steps = validation.positive_int(n_steps, "n_steps")
     step_size = float(validation.positive(step_size, "step_size"))
     rng = validation.generator(rng)
+
+    # Exercise: eq. (P2.9) — run the chains n_steps steps along the score, each step adding fresh
+    # Gaussian noise from rng; keep every state, x0 in row 0.
+
     path = np.empty((n_steps + 1, *x.shape))
     path[0] = x
     for k in range(1, n_steps + 1):
@@ -783,23 +806,6 @@ def langevin_dynamics(
 
 
 # ----------------------------------------------------------------------------- AIS
-
-
-def _schedule(betas: object) -> np.ndarray:
-    """An inverse-temperature schedule: 1-D, non-decreasing, from exactly 0 to exactly 1."""
-    betas = validation.as_float_array(betas, "betas")
-    if betas.ndim != 1 or betas.size < 2:
-        raise ValueError(
-            f"betas must be a 1-D schedule of at least 2 values from 0 to 1, got shape {betas.shape}"
-        )
-    if betas[0] != 0.0 or betas[-1] != 1.0:
-        raise ValueError(
-            f"betas must run from 0 (the prior) to 1 (the target), "
-            f"got betas[0]={betas[0]:g} and betas[-1]={betas[-1]:g}"
-        )
-    if np.any(np.diff(betas) < 0):
-        raise ValueError("betas must be non-decreasing (an increasing schedule 0 -> 1)")
-    return betas
 
 
 def annealed_log_density(
@@ -833,8 +839,12 @@ def annealed_log_density(
         raise ValueError(f"beta must lie in [0, 1], got {beta}")
     x = validation.as_float_array(x, "x")
     n = x.shape[0] if x.ndim else 1
-    log_f = _log_density_values(log_target(x), n, "log_target")
-    log_p0 = _log_density_values(log_prior(x), n, "log_prior")
+
+    # Exercise: eq. (P2.10) — the log of the path density at inverse temperature beta, a weighted
+    # sum of the two log-densities (a weight of 0 must not meet an infinite log-density).
+
+    log_f = validation.log_density_values(log_target(x), n, "log_target")
+    log_p0 = validation.log_density_values(log_prior(x), n, "log_prior")
     # $\beta \log f + (1 - \beta) \log p_0$, with $0 \cdot (-\infty)$ taken as 0
     return np.where(beta > 0, beta * log_f, 0.0) + np.where(beta < 1, (1 - beta) * log_p0, 0.0)
 
@@ -898,7 +908,13 @@ def annealed_importance_sampling(
         >>> bool(abs(log_z - 0.5 * np.log(2 * np.pi)) < 5 * se)
         True
     """
-    betas = _schedule(betas)
+    betas = validation.annealing_schedule(betas, "betas")
+
+    # Exercise: eq. (P2.11) — draw n particles from the prior, then for each temperature in turn:
+    # first add the change in log-density to the log-weights, then (except after the last) move the
+    # particles with n_mcmc Metropolis-Hastings steps that leave the current path density invariant.
+    # Return the particles and their log-weights.
+
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
     n_mcmc = validation.positive_int(n_mcmc, "n_mcmc")
@@ -912,8 +928,8 @@ def annealed_importance_sampling(
     log_w = np.zeros(n)
     K = betas.size - 1
     for k in range(1, K + 1):
-        log_f = _log_density_values(log_target(x), n, "log_target")
-        log_p0 = _log_density_values(log_prior(x), n, "log_prior")
+        log_f = validation.log_density_values(log_target(x), n, "log_target")
+        log_p0 = validation.log_density_values(log_prior(x), n, "log_prior")
         # $\log w \mathrel{+}= (\beta_k - \beta_{k-1}) [\log f(x) - \log p_0(x)]$
         log_w += (betas[k] - betas[k - 1]) * (log_f - log_p0)
         if k < K:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffusion_path import validation
+from diffusion_path.tools import validation
 
 __all__ = [
     "TORCHVISION_DATASETS",
@@ -137,7 +137,7 @@ def ring_of_gaussians(
     r"""Parameters of $k$ equal Gaussians on a circle: ``(weights, means, variance)``.
 
     They are what ``gaussian_mixture`` samples by default, and what
-    ``diffusion_path.diffusion.oracle.GaussianMixtureOracle`` takes to give the exact noise predictor.
+    ``diffusion_path.tools.oracle.GaussianMixtureOracle`` takes to give the exact noise predictor.
 
     Examples:
         >>> weights, means, variance = ring_of_gaussians(4, radius=1.0, std=0.1)

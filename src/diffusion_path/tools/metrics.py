@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from diffusion_path import validation
+from diffusion_path.tools import validation
 
 __all__ = ["sliced_wasserstein", "wasserstein_1d"]
 

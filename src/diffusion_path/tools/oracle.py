@@ -28,8 +28,8 @@ import math
 
 import torch
 
-from diffusion_path import validation
 from diffusion_path.diffusion.schedules import NoiseSchedule
+from diffusion_path.tools import validation
 
 __all__ = ["GaussianMixtureOracle", "GaussianOracle"]
 
@@ -173,15 +173,27 @@ class GaussianMixtureOracle:
             raise ValueError(f"x_t must have shape (B, {self.d}), got {tuple(x_t.shape)}")
         t = validation.timesteps(t, self.schedule.T, x_t.shape[0]).cpu()
         x = x_t.detach().cpu().to(torch.float64)
-        alpha_bar = self.schedule.alpha_bars[t].reshape(-1, 1, 1, 1)  # (B, 1, 1, 1)
+        steps = torch.unique(t)
+        if len(steps) == 1:  # a sampler's batch: every example at the same step
+            eps = self._eps(x, int(steps[0]))
+        else:
+            eps = torch.empty_like(x)
+            for step in steps.tolist():
+                rows = t == step
+                eps[rows] = self._eps(x[rows], step)
+        return eps.to(device=x_t.device, dtype=x_t.dtype)
+
+    def _eps(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        r"""$\varepsilon^*$ for float64 points ``x`` of shape ``(n, d)``, all at the 0-based step ``t``."""
+        alpha_bar = self.schedule.alpha_bars[t]
         eye = torch.eye(self.d, dtype=torch.float64)
-        # $\Sigma_{k,t} = \bar\alpha_t \Sigma_k + (1 - \bar\alpha_t) I$, shape (B, K, d, d)
-        cov_t = alpha_bar * self.covs + (1 - alpha_bar) * eye
-        # $x_t - \sqrt{\bar\alpha_t} \boldsymbol\mu_k$, shape (B, K, d)
-        diff = x.unsqueeze(1) - torch.sqrt(alpha_bar[..., 0]) * self.means
-        chol = torch.linalg.cholesky(cov_t)
+        # $\Sigma_{k,t} = \bar\alpha_t \Sigma_k + (1 - \bar\alpha_t) I$, shape (K, d, d)
+        chol = torch.linalg.cholesky(alpha_bar * self.covs + (1 - alpha_bar) * eye)
+        precision = torch.cholesky_inverse(chol)
+        # $x_t - \sqrt{\bar\alpha_t} \boldsymbol\mu_k$, shape (n, K, d)
+        diff = x.unsqueeze(1) - torch.sqrt(alpha_bar) * self.means
         # $\Sigma_{k,t}^{-1}(x_t - \sqrt{\bar\alpha_t}\boldsymbol\mu_k)$
-        solved = torch.cholesky_solve(diff.unsqueeze(-1), chol).squeeze(-1)
+        solved = torch.einsum("kij,nkj->nki", precision, diff)
         # $\log w_k + \log\mathcal N(x_t; \sqrt{\bar\alpha_t}\boldsymbol\mu_k, \Sigma_{k,t})$
         maha = (diff * solved).sum(-1)
         log_det = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
@@ -191,8 +203,7 @@ class GaussianMixtureOracle:
         # $r_k(x_t)$, the posterior probability of component $k$
         responsibility = torch.softmax(log_joint, dim=1)
         # $\varepsilon^* = \sqrt{1 - \bar\alpha_t} \sum_k r_k \Sigma_{k,t}^{-1}(x_t - \sqrt{\bar\alpha_t}\boldsymbol\mu_k)$
-        eps = torch.sqrt(1 - alpha_bar[:, 0, 0]) * (responsibility.unsqueeze(-1) * solved).sum(1)
-        return eps.to(device=x_t.device, dtype=x_t.dtype)
+        return torch.sqrt(1 - alpha_bar) * (responsibility.unsqueeze(-1) * solved).sum(1)
 
 
 class GaussianOracle(GaussianMixtureOracle):
@@ -201,8 +212,8 @@ class GaussianOracle(GaussianMixtureOracle):
     $$\varepsilon^*(x_t, t) = \sqrt{1-\bar\alpha_t}\;\big(\bar\alpha_t\Sigma + (1-\bar\alpha_t)I\big)^{-1}
     \big(x_t - \sqrt{\bar\alpha_t}\boldsymbol\mu\big)$$
 
-    A one-component [`GaussianMixtureOracle`][diffusion_path.diffusion.oracle.GaussianMixtureOracle];
-    [`affine`][diffusion_path.diffusion.oracle.GaussianOracle.affine] gives the matrix and offset
+    A one-component [`GaussianMixtureOracle`][diffusion_path.tools.oracle.GaussianMixtureOracle];
+    [`affine`][diffusion_path.tools.oracle.GaussianOracle.affine] gives the matrix and offset
     of the linear map, from which the moments of any sampler can be propagated exactly.
 
     Args:

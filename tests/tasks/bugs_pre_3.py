@@ -1,0 +1,5 @@
+"""Bug bank (to be filled)."""
+
+from bugbank import Bug  # noqa: F401
+
+BUGS: list = []
