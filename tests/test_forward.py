@@ -7,10 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from _mutants import failing_checks, mutant
 from scipy import stats
 
-from diffusion_path.diffusion import forward, schedules
 from diffusion_path.diffusion.forward import q_sample, q_step
 from diffusion_path.diffusion.schedules import NoiseSchedule
 
@@ -104,59 +102,36 @@ def test_bad_input_names_the_argument(call, argument):
         call(NoiseSchedule.linear(10))
 
 
-# ----------------------------------------------------------------------------- the checker catches common bugs
-@pytest.mark.parametrize(
-    ("module", "function", "old", "new"),
-    [
-        # the one-shot formula with alpha_t in place of alpha_bar_t
-        (forward, "q_sample", "torch.sqrt(schedule.alpha_bars)", "torch.sqrt(schedule.alphas)"),
-        # the variance where the standard deviation belongs
-        (
-            forward,
-            "q_sample",
-            "torch.sqrt(1.0 - schedule.alpha_bars)",
-            "(1.0 - schedule.alpha_bars)",
-        ),
-        # one step with alpha_bar_t in place of beta_t
-        (forward, "q_step", "torch.sqrt(schedule.betas)", "torch.sqrt(1.0 - schedule.alpha_bars)"),
-        # off by one: the paper's 1-based t used as an index
-        (
-            forward,
-            "q_step",
-            "_gather(torch.sqrt(schedule.betas), t, x_prev)",
-            "_gather(torch.sqrt(schedule.betas), (t + 1).clamp(max=schedule.T - 1), x_prev)",
-        ),
-        # T + 1 betas
-        (schedules, "linear_beta_schedule", "beta_end, T, dtype", "beta_end, T + 1, dtype"),
-        # alpha_bars_prev without the leading 1
-        (
-            schedules,
-            "NoiseSchedule",
-            "torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bars[:-1]])",
-            "torch.cat([self.alpha_bars[:1], self.alpha_bars[:-1]])",
-        ),
-        # the cosine schedule without the offset's normalisation 1 + s
-        (schedules, "cosine_beta_schedule", "(tau / T + s) / (1 + s)", "(tau / T + s)"),
-    ],
-)
-def test_checker_catches_common_bugs(module, function, old, new):
-    impl = mutant("core-1", module, old, new)
-    assert failing_checks("core-1", impl, function), f"no check of {function} caught: {new}"
-
-
 def test_reference_code_in_one_learner_file_passes(tmp_path):
     """A learner who writes both reference modules into one core_1.py passes every check."""
     import inspect
 
     from diffusion_path.check import run_checks
+    from diffusion_path.diffusion import forward, schedules
 
     second = inspect.getsource(forward)
     for line in (
         "from __future__ import annotations\n",
-        "from diffusion_path.diffusion.schedules import NoiseSchedule\n",
+        "from diffusion_path.diffusion.schedules import NoiseSchedule, gather\n",
     ):
         assert line in second
         second = second.replace(line, "")
     (tmp_path / "core_1.py").write_text(inspect.getsource(schedules) + "\n" + second)
-    report = run_checks("core-1", tmp_path)
-    assert report.passed, "\n".join(report.lines())
+    report = run_checks("core-1", tmp_path, isolate=False)
+    assert report.passed, [(r.function, r.reason) for r in report.results if r.status != "passed"]
+
+
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda s, bad: q_sample(bad, 1, s, generator=torch.Generator()), "x0"),
+        (lambda s, bad: q_sample(torch.zeros(2, 2), 1, s, noise=bad), "noise"),
+        (lambda s, bad: q_step(bad, 1, s, generator=torch.Generator()), "x_prev"),
+    ],
+)
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_input_is_rejected(call, argument, value):
+    bad = torch.zeros(2, 2)
+    bad[1, 0] = value
+    with pytest.raises(ValueError, match=rf"{argument} must be finite"):
+        call(NoiseSchedule.linear(10), bad)

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from diffusion_path.diffusion.forward import q_sample
-from diffusion_path.tools.oracle import GaussianOracle
-from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.diffusion.networks import NoiseMLP, timestep_embedding
+from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.diffusion.training import train_toy
+from diffusion_path.tools.oracle import GaussianOracle
 
 
 def test_timestep_embedding_is_the_sinusoid_of_its_formula():

@@ -10,8 +10,8 @@ import torch
 from scipy import stats
 
 from diffusion_path.diffusion.forward import q_sample
-from diffusion_path.tools.oracle import GaussianMixtureOracle, GaussianOracle
 from diffusion_path.diffusion.schedules import NoiseSchedule
+from diffusion_path.tools.oracle import GaussianMixtureOracle, GaussianOracle
 
 SCHEDULE = NoiseSchedule.cosine(50)
 WEIGHTS = [0.2, 0.5, 0.3]

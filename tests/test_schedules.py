@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_path.tools import validation
 from diffusion_path.diffusion.schedules import (
     NoiseSchedule,
     cosine_beta_schedule,
     linear_beta_schedule,
 )
+from diffusion_path.tools import validation
 
 
 def test_linear_schedule_is_numpy_linspace():

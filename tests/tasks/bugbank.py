@@ -41,10 +41,14 @@ def mutant(task_id: str, bug: Bug) -> ModuleType:
     """The task's reference namespace with ``bug`` written into the module that holds ``old``."""
     task = get_task(task_id)
     holders = [m for m in task.modules if bug.old in inspect.getsource(importlib.import_module(m))]
-    assert len(holders) == 1, f"{bug.why}: {bug.old!r} must occur in exactly one module, got {holders}"
+    assert len(holders) == 1, (
+        f"{bug.why}: {bug.old!r} must occur in exactly one module, got {holders}"
+    )
     module = importlib.import_module(holders[0])
     source = inspect.getsource(module)
-    assert source.count(bug.old) == 1, f"{bug.why}: {bug.old!r} occurs {source.count(bug.old)} times"
+    assert source.count(bug.old) == 1, (
+        f"{bug.why}: {bug.old!r} occurs {source.count(bug.old)} times"
+    )
     namespace: dict = {"__name__": f"_bug_{module.__name__.rsplit('.', 1)[-1]}"}
     exec(compile(source.replace(bug.old, bug.new), namespace["__name__"], "exec"), namespace)
     merged = ModuleType(namespace["__name__"])
@@ -58,7 +62,9 @@ def mutant(task_id: str, bug: Bug) -> ModuleType:
 def verdict(task_id: str, bug: Bug):
     """Grade the function ``bug`` is in, with ``bug`` written into the reference."""
     task = get_task(task_id)
-    return grade_function(load_contract(task), mutant(task_id, bug), reference_namespace(task), bug.function)
+    return grade_function(
+        load_contract(task), mutant(task_id, bug), reference_namespace(task), bug.function
+    )
 
 
 __all__ = ["FAILED", "Bug", "mutant", "verdict"]

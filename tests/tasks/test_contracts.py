@@ -46,7 +46,9 @@ def test_every_function_has_a_hint_ladder_and_an_example(task, function):
     spec = load_contract(task).spec(function)
     assert len(spec.hints) >= 2, f"{function}: give at least two hint levels before the code"
     if spec.generic:
-        assert spec.example is not None, f"{function}: declare an example call for the generic checks"
+        assert spec.example is not None, (
+            f"{function}: declare an example call for the generic checks"
+        )
 
 
 @pytest.mark.parametrize(("task", "function"), FUNCTIONS)

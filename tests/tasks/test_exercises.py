@@ -31,12 +31,26 @@ def test_stub_compiles_and_uses_no_undefined_or_private_name(task, tmp_path):
         if isinstance(node, ast.ImportFrom):
             private = [a.name for a in node.names if a.name.startswith("_")]
             assert not private, f"the stub imports private names {private} from {node.module}"
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
-            assert False, f"the stub uses a private attribute .{node.attr}"
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            raise AssertionError(f"the stub uses a private attribute .{node.attr}")
     path = tmp_path / task.exercise_file
     path.write_text(source)
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F821,E9", str(path)],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            "F821,E9",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -78,7 +92,8 @@ def test_stub_with_the_solutions_filled_in_passes(task, tmp_path):
         start = source.index(todo)
         end = source.index("raise NotImplementedError", start) + len("raise NotImplementedError")
         body = "\n".join(
-            exercise.indent + line if line.strip() else "" for line in exercise.solution.splitlines()
+            exercise.indent + line if line.strip() else ""
+            for line in exercise.solution.splitlines()
         )
         source = source[:start] + body.rstrip() + source[end:]
     (tmp_path / task.exercise_file).write_text(source)

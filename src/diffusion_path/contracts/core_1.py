@@ -178,7 +178,10 @@ def cosine_reproduces_alpha_bar(impl):
         )
 
 
-@check("cosine_beta_schedule", hint="Cap every beta at max_beta: near tau = T the ratio of cosines runs to 0 and beta to 1.")
+@check(
+    "cosine_beta_schedule",
+    hint="Cap every beta at max_beta: near tau = T the ratio of cosines runs to 0 and beta to 1.",
+)
 def cosine_clips_at_max_beta(impl):
     """cosine_beta_schedule never exceeds max_beta, and every beta is positive."""
     betas = _numpy(impl.cosine_beta_schedule(50, max_beta=0.5))
