@@ -157,18 +157,18 @@ def _check(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace, task) -> int:
     """Check, then check again whenever the learner's file is saved; failing functions first."""
-    from diffusion_path.check import implementation_path, load_contract
+    from diffusion_path.check import implementation_path
 
     path = implementation_path(task, args.impl)
-    functions = args.only or load_contract(task).functions
-    order = list(functions)
+    order = args.only
     while True:
         stamp = path.stat().st_mtime_ns
         report = _check_once(args, task, order)
         if report.interrupted:
             return 130
+        functions = [r.function for r in report.results] or order
         failing = [r.function for r in report.results if r.status != "passed"]
-        order = failing + [f for f in functions if f not in failing]
+        order = failing + [f for f in functions or [] if f not in failing] or None
         _print(f"watching {path} for changes (Ctrl-C to stop)")
         try:
             while path.stat().st_mtime_ns == stamp:

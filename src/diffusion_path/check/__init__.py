@@ -369,7 +369,7 @@ def run_checks(
         task: The task, or its id such as ``"pre-1"``.
         impl: Where the implementation is; see
             [`load_implementation`][diffusion_path.check.load_implementation].
-        only: Grade only these functions, in the contract's order.
+        only: Grade only these functions, in this order.
         timeout: Seconds each function may take, all its checks together.
         isolate: Run the code under test in a child process (the default); ``False`` runs it here.
         on_result: Called with each function's verdict as soon as it is known.
@@ -382,23 +382,18 @@ def run_checks(
             the task does not have, or ``timeout`` is not positive.
     """
     task = get_task(task) if isinstance(task, str) else task
-    contract = load_contract(task)
-    functions = list(contract.functions)
-    if only:
-        unknown = [f for f in only if f not in functions]
-        if unknown:
-            raise ValueError(
-                f"only must name functions of {task.id} ({', '.join(functions)}); got {unknown[0]!r}"
-            )
-        functions = [f for f in functions if f in set(only)]
+    if not task.ready:
+        raise ValueError(f"task {task.id!r} has no checks yet: its page says what is coming")
     if not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     path = None if impl is None else implementation_path(task, impl)
     source = "the reference solution" if path is None else str(path)
+    only = list(dict.fromkeys(only)) if only else None
     if isolate:
         from diffusion_path.check.isolated import run_isolated
 
-        return run_isolated(task, path, functions, timeout, on_result, source)
+        return run_isolated(task, path, only, timeout, on_result, source)
+    functions = plan(load_contract(task), task, only)
     report = Report(task, source)
     try:
         module = load_implementation(task, path)
@@ -408,3 +403,20 @@ def run_checks(
     report.wrong_file = wrong_file_message(task, module) if path else ""
     report.results = grade(task, module, functions, on_result)
     return report
+
+
+def plan(contract: Contract, task: Task, only: list[str] | None) -> list[str]:
+    """The functions to grade: ``only`` (in its order), or every function of the contract.
+
+    Raises:
+        ValueError: if ``only`` names a function the task does not have.
+    """
+    functions = list(contract.functions)
+    if not only:
+        return functions
+    unknown = [f for f in only if f not in functions]
+    if unknown:
+        raise ValueError(
+            f"only must name functions of {task.id} ({', '.join(functions)}); got {unknown[0]!r}"
+        )
+    return list(only)

@@ -39,6 +39,7 @@ from diffusion_path.check import (
     load_contract,
     load_implementation,
     note_dependencies,
+    plan,
     reference_namespace,
     wrong_file_message,
 )
@@ -132,16 +133,24 @@ def _capture_output() -> tuple[object, Callable[[int], str]]:
 def _child(
     task_id: str,
     path: str | None,
-    functions: list[str],
+    functions: list[str] | None,
     timeout: float,
     earlier: dict[str, dict],
     conn,
 ) -> None:
-    """Grade ``functions`` one after another, sending each verdict to the parent."""
+    """Grade ``functions`` (None: the contract's, after sending the plan) one after another."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sink, since = _capture_output()
     task = get_task(task_id)
     contract = load_contract(task)
+    if functions is None or not earlier:
+        try:
+            functions = plan(contract, task, functions)
+        except ValueError as error:
+            conn.send(("usage", str(error)))
+            return
+        uses = {f: list(contract.spec(f).uses) for f in contract.functions}
+        conn.send(("plan", {"functions": functions, "uses": uses}))
     reference = reference_namespace(task)
     watchdog = _Watchdog(conn, timeout, path)
     watchdog.start("(importing the file)")
@@ -176,28 +185,37 @@ def _child(
 def run_isolated(
     task: Task,
     path: Path | None,
-    functions: list[str],
+    only: list[str] | None,
     timeout: float,
     on_result: Callable[[FunctionResult], None] | None,
     source: str,
 ) -> Report:
-    """Grade ``functions`` of the file at ``path`` (the reference if ``None``) in child processes."""
+    """Grade the file at ``path`` (the reference if ``None``) in child processes.
+
+    The parent never imports the contract (nor PyTorch): the first child sends the plan — the
+    functions to grade and which of them each one calls — and every verdict after it.
+
+    Raises:
+        ValueError: if ``only`` names a function the task does not have.
+    """
     context = multiprocessing.get_context("spawn")
     report = Report(task, source)
     done: dict[str, FunctionResult] = {}
-
-    contract = load_contract(task)
+    state: dict = {"functions": only, "uses": {}}
 
     def record(result: FunctionResult) -> None:
-        result = note_dependencies(result, contract.spec(result.function).uses, done)
+        result = note_dependencies(result, tuple(state["uses"].get(result.function, ())), done)
         done[result.function] = result
         if on_result:
             on_result(result)
 
     process = None
     try:
-        while len(done) < len(functions) and report.import_problem is None:
-            remaining = [f for f in functions if f not in done]
+        while report.import_problem is None:
+            planned = state["functions"]
+            remaining = None if planned is None else [f for f in planned if f not in done]
+            if remaining == []:
+                break
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
                 target=_child,
@@ -213,19 +231,23 @@ def run_isolated(
             )
             process.start()
             sender.close()
-            _follow(process, receiver, report, timeout, record, path)
+            _follow(process, receiver, report, timeout, record, path, state)
             process.join(timeout=5)
+            if state.get("usage") or state["functions"] is None:  # no plan: nothing to go on with
+                break
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         if process is not None and process.is_alive():
             process.kill()
             process.join(timeout=5)
-    report.results = [done[f] for f in functions if f in done]
+    if state.get("usage"):
+        raise ValueError(state["usage"])
+    report.results = [done[f] for f in state["functions"] or [] if f in done]
     return report
 
 
-def _follow(process, receiver, report: Report, timeout, record, path) -> None:
+def _follow(process, receiver, report: Report, timeout, record, path, state: dict) -> None:
     """Read one child's messages until it is done, stuck or gone; record the verdicts."""
     current: str | None = None
     deadline = time.monotonic() + START_LIMIT + timeout
@@ -243,7 +265,12 @@ def _follow(process, receiver, report: Report, timeout, record, path) -> None:
             kind, payload = "stuck", {"function": current, "where": ""}
         else:
             continue
-        if kind == "loaded":
+        if kind == "plan":
+            state["functions"], state["uses"] = payload["functions"], payload["uses"]
+        elif kind == "usage":
+            state["usage"] = payload
+            return
+        elif kind == "loaded":
             report.wrong_file = payload
         elif kind == "import_error":
             report.import_problem = ImportProblem(**payload)

@@ -1,4 +1,8 @@
-"""Figures of Core Task 1: the forward process on a real photograph and on digits (fixed seeds)."""
+"""Figures of Core Task 1: the forward process on a real photograph and on digits (fixed seeds).
+
+Titles count steps as the page does, from 1 to T, with $x_0$ the data: step $t$ is the schedule's
+index ``t - 1``. The figures are drawn with the task's functions passed in as ``impl``.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from diffusion_path.diffusion.forward import q_sample, q_step
-from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.tools.data import load_digits, load_photo, to_display_range
 from diffusion_path.tools.plotting import new_figure
 
@@ -28,16 +30,23 @@ def _show(ax, image: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
-def _noised(x0: torch.Tensor, schedule: NoiseSchedule, steps: list[int], seed: int) -> torch.Tensor:
-    """``x0`` (1, C, H, W) noised to each step, all with the same noise: shape (len(steps), C, H, W)."""
+def _noised(impl, x0: torch.Tensor, schedule, steps: list[int], seed: int) -> torch.Tensor:
+    """``x0`` (1, C, H, W) at each step (0: the data), all with the same noise: (len(steps), C, H, W)."""
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
-    batch = x0.expand(len(steps), *x0.shape[1:])
-    return q_sample(batch, torch.tensor(steps), schedule, noise=eps.expand_as(batch))
+    noisy = [s for s in steps if s > 0]
+    batch = x0.expand(len(noisy), *x0.shape[1:])
+    x_t = impl.q_sample(batch, torch.tensor(noisy) - 1, schedule, noise=eps.expand_as(batch))
+    return torch.cat([x0.expand(len(steps) - len(noisy), *x0.shape[1:]), x_t])
 
 
-def progressive_noising() -> Figure:
+def _alpha_bar(schedule, step: int) -> float:
+    """$\bar\alpha$ at the page's step ``step`` (1 at step 0, the data)."""
+    return 1.0 if step == 0 else float(schedule.alpha_bars[step - 1])
+
+
+def progressive_noising(impl) -> Figure:
     """Part 1: a photograph and a digit under the linear schedule, from x_0 to pure noise."""
-    schedule = NoiseSchedule.linear(T)
+    schedule = impl.NoiseSchedule.linear(T)
     rows = [
         ("photograph", load_photo(96)),
         ("digit", load_digits()[[0]]),
@@ -45,38 +54,38 @@ def progressive_noising() -> Figure:
     figure = Figure(figsize=(1.55 * len(STEPS), 1.7 * len(rows)), layout="constrained")
     axes = figure.subplots(len(rows), len(STEPS))
     for r, (label, x0) in enumerate(rows):
-        images = _noised(x0, schedule, STEPS, seed=r)
+        images = _noised(impl, x0, schedule, STEPS, seed=r)
         for c, step in enumerate(STEPS):
             _show(axes[r, c], images[c])
             if r == 0:
-                abar = float(schedule.alpha_bars[step])
+                abar = _alpha_bar(schedule, step)
                 axes[r, c].set_title(f"t = {step}\n" + rf"$\bar\alpha_t$ = {abar:.2g}", fontsize=9)
         axes[r, 0].set_ylabel(label)
     return figure
 
 
-def linear_vs_cosine() -> Figure:
+def linear_vs_cosine(impl) -> Figure:
     """Part 2: the same photograph and noise under the linear and the cosine schedule."""
-    schedules = [("linear", NoiseSchedule.linear(T)), ("cosine", NoiseSchedule.cosine(T))]
+    schedules = [("linear", impl.NoiseSchedule.linear(T)), ("cosine", impl.NoiseSchedule.cosine(T))]
     x0 = load_photo(96, grayscale=True)
     figure = Figure(figsize=(1.55 * len(STEPS), 1.9 * len(schedules)), layout="constrained")
     axes = figure.subplots(len(schedules), len(STEPS))
     for r, (label, schedule) in enumerate(schedules):
-        images = _noised(x0, schedule, STEPS, seed=0)
+        images = _noised(impl, x0, schedule, STEPS, seed=0)
         for c, step in enumerate(STEPS):
             _show(axes[r, c], images[c])
-            abar = float(schedule.alpha_bars[step])
+            abar = _alpha_bar(schedule, step)
             title = f"t = {step}\n" if r == 0 else ""
             axes[r, c].set_title(title + rf"$\bar\alpha_t$ = {abar:.2g}", fontsize=9)
         axes[r, 0].set_ylabel(label)
     return figure
 
 
-def alpha_bar_and_snr() -> Figure:
+def alpha_bar_and_snr(impl) -> Figure:
     """Part 2: alpha_bar_t, beta_t and log SNR(t) for the linear and cosine schedules (T = 1000)."""
-    schedules = [("linear", NoiseSchedule.linear(T)), ("cosine", NoiseSchedule.cosine(T))]
+    schedules = [("linear", impl.NoiseSchedule.linear(T)), ("cosine", impl.NoiseSchedule.cosine(T))]
     figure, axes = new_figure(1, 3, size=3.6)
-    t = np.arange(T)
+    t = np.arange(1, T + 1)
     for label, schedule in schedules:
         axes[0].plot(t, schedule.alpha_bars.numpy(), label=label)
         axes[1].plot(t, schedule.betas.numpy(), label=label)
@@ -92,27 +101,27 @@ def alpha_bar_and_snr() -> Figure:
     return figure
 
 
-def chain_vs_closed_form() -> Figure:
+def chain_vs_closed_form(impl) -> Figure:
     """Iterating q_step (DDPM eq. 2) and sampling q_sample directly (eq. 4) give the same law."""
-    schedule = NoiseSchedule.linear(200, 1e-3, 0.05)
+    schedule = impl.NoiseSchedule.linear(200, 1e-3, 0.05)
     n, x0_value = 20_000, 1.5
     x0 = torch.full((n, 1), x0_value)
     gen = torch.Generator().manual_seed(3)
     x = x0
     chain = {}
-    for t in range(schedule.T):
-        x = q_step(x, t, schedule, generator=gen)
-        if t in (9, 49, 199):
-            chain[t] = x[:, 0].numpy()
+    for index in range(schedule.T):
+        x = impl.q_step(x, index, schedule, generator=gen)
+        if index + 1 in (10, 50, 200):
+            chain[index + 1] = x[:, 0].numpy()
     figure, axes = new_figure(1, len(chain), size=3.4)
     for ax, (t, samples) in zip(axes, chain.items(), strict=True):
-        direct = q_sample(x0, t, schedule, generator=gen)[:, 0].numpy()
-        abar = float(schedule.alpha_bars[t])
+        direct = impl.q_sample(x0, t - 1, schedule, generator=gen)[:, 0].numpy()
+        abar = float(schedule.alpha_bars[t - 1])
         mu, sigma = math.sqrt(abar) * x0_value, math.sqrt(1 - abar)
         bins = np.linspace(mu - 4.5 * sigma, mu + 4.5 * sigma, 50)
-        ax.hist(samples, bins=bins, density=True, alpha=0.45, label=f"{t + 1} steps of eq. (2)")
+        ax.hist(samples, bins=bins, density=True, alpha=0.45, label=f"{t} steps of (C1.1)")
         ax.hist(
-            direct, bins=bins, density=True, histtype="step", lw=1.5, label="eq. (4) in one shot"
+            direct, bins=bins, density=True, histtype="step", lw=1.5, label="(C1.2) in one shot"
         )
         grid = np.linspace(bins[0], bins[-1], 300)
         ax.plot(
@@ -126,16 +135,16 @@ def chain_vs_closed_form() -> Figure:
     return figure
 
 
-def digits_grid() -> Figure:
+def digits_grid(impl) -> Figure:
     """Sixteen digits at four steps of the cosine schedule: the structure goes, the scale stays."""
-    schedule = NoiseSchedule.cosine(T)
+    schedule = impl.NoiseSchedule.cosine(T)
     digits = load_digits()[:16]
     steps = [0, 250, 500, 750]
     figure = Figure(figsize=(2.3 * len(steps), 2.5), layout="constrained")
     axes = figure.subplots(1, len(steps))
     eps = torch.randn(digits.shape, generator=torch.Generator().manual_seed(4))
     for ax, step in zip(axes, steps, strict=True):
-        x_t = q_sample(digits, step, schedule, noise=eps)
+        x_t = digits if step == 0 else impl.q_sample(digits, step - 1, schedule, noise=eps)
         tiles = to_display_range(x_t)[:, 0].reshape(4, 4, 8, 8).permute(0, 2, 1, 3).reshape(32, 32)
         ax.imshow(tiles.numpy(), cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"t = {step}", fontsize=9)

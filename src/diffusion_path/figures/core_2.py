@@ -1,5 +1,7 @@
 """Figures and tables of Core Task 2: the reverse process, with the exact oracle and a small trained MLP.
 
+The sampler is the task's own ``ddpm_sample``, passed in as ``impl``.
+
 The oracle figures need no training: the noise predictor is exact for a mixture of Gaussians.
 The MLP figure trains a small network on two moons for a few seconds (fixed seeds).
 """
@@ -33,11 +35,11 @@ def _scatter(ax, x: torch.Tensor, title: str, **kwargs) -> None:
     ax.set_yticks([])
 
 
-def reverse_trajectory() -> Figure:
+def reverse_trajectory(impl) -> Figure:
     """Part 2: 2 000 points carried from pure noise (t = T-1) to the data by DDPM sampling with the oracle."""
     schedule = NoiseSchedule.cosine(T)
     oracle = _ring_oracle(schedule)
-    _, path = ddpm_sample(
+    _, path = impl.ddpm_sample(
         oracle,
         (2000, 2),
         schedule,
@@ -53,13 +55,13 @@ def reverse_trajectory() -> Figure:
     return figure
 
 
-def particle_paths() -> Figure:
+def particle_paths(impl) -> Figure:
     """Part 2: the paths of 12 points through the reverse process, over the data they end in."""
     schedule = NoiseSchedule.cosine(T)
     oracle = _ring_oracle(schedule)
     gen = torch.Generator().manual_seed(1)
     data, _ = oracle.sample(3000, gen)
-    _, path = ddpm_sample(oracle, (12, 2), schedule, generator=gen, return_trajectory=True)
+    _, path = impl.ddpm_sample(oracle, (12, 2), schedule, generator=gen, return_trajectory=True)
     figure, (ax,) = new_figure(1, 1, size=5.0)
     ax.scatter(data[:, 0].numpy(), data[:, 1].numpy(), s=2, alpha=0.15, color="gray", label="data")
     for i in range(path.shape[1]):
@@ -75,7 +77,7 @@ def particle_paths() -> Figure:
     return figure
 
 
-def samples_vs_data() -> Figure:
+def samples_vs_data(impl) -> Figure:
     """Part 3: oracle samples against the data, for both variance choices and two step counts."""
     figure, axes = new_figure(1, 4, size=2.9)
     gen = torch.Generator().manual_seed(2)
@@ -85,14 +87,14 @@ def samples_vs_data() -> Figure:
         axes[1:], [(T, "beta_tilde"), (T, "beta"), (10, "beta_tilde")], strict=True
     ):
         schedule = NoiseSchedule.cosine(steps)
-        x = ddpm_sample(
+        x = impl.ddpm_sample(
             _ring_oracle(schedule), (2000, 2), schedule, variance=variance, generator=gen
         )
         _scatter(ax, x, f"T = {steps}, variance {variance!r}")
     return figure
 
 
-def mlp_on_moons() -> Figure:
+def mlp_on_moons(impl) -> Figure:
     """Parts 1 and 3: a small MLP trained for 4 000 steps (about 7 s) on two moons, its loss and its samples."""
     gen = torch.Generator().manual_seed(3)
     data = two_moons(10_000, gen)
@@ -101,7 +103,7 @@ def mlp_on_moons() -> Figure:
     ema, losses = train_toy(
         model, data, schedule, gen, steps=4000, batch_size=256, lr=2e-3, progress=False
     )
-    x = ddpm_sample(ema, (2000, 2), schedule, generator=gen)
+    x = impl.ddpm_sample(ema, (2000, 2), schedule, generator=gen)
     figure, axes = new_figure(1, 3, size=3.3)
     losses = torch.tensor(losses)
     window = 50
