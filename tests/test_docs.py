@@ -81,20 +81,64 @@ def test_ready_task_page_has_the_task_page_shape(task):
     assert "arxiv.org/abs/" in text or "bibliography.md#" in text, f"{task.page} cites no paper"
 
 
-def test_home_page_lists_every_task_in_order_with_its_time():
-    text = (DOCS / "index.md").read_text(encoding="utf-8")
-    positions = [text.find(f"]({task.page})") for task in TASKS]
-    assert all(pos >= 0 for pos in positions), "a task is missing from the path map"
-    assert positions == sorted(positions)
-    for task in TASKS:
-        row = next(line for line in text.splitlines() if f"]({task.page})" in line)
-        assert f"| {task.duration}" in row, f"{task.id}: the path map should say {task.duration}"
-        assert ("*(coming)*" in row) != task.ready, f"{task.id}: ready is {task.ready} in tasks.py"
+def _hook():
+    """The site hook, imported as MkDocs imports it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("site_hook", DOCS / "_hooks" / "site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_every_page_is_in_the_navigation():
-    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+def _flatten(nav) -> list[str]:
+    out = []
+    for item in nav:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            for value in item.values():
+                out += _flatten(value) if isinstance(value, list) else [value]
+    return out
+
+
+def test_the_path_map_comes_from_the_registry_in_order_with_times():
+    assert "<!-- registry: path -->" in (DOCS / "index.md").read_text(encoding="utf-8")
+    table = _hook().registry_list("path", "index.md")
+    rows = table.splitlines()[2:]
+    assert len(rows) == len(TASKS)
+    for task, row in zip(TASKS, rows, strict=True):
+        assert f"]({task.page})" in row and f"| {task.duration} |" in row
+        assert ("*(coming)*" in row) != task.ready, f"{task.id}: ready is {task.ready}"
+
+
+def test_every_page_and_notebook_is_in_the_navigation():
+    hook = _hook()
+    nav = _flatten(hook.navigation())
+    generated = {uri for uri, _, _ in hook.api_pages()}
     for page in PAGES:
-        assert str(page.relative_to(DOCS)) in nav, f"{page} is not in mkdocs.yml nav"
+        assert str(page.relative_to(DOCS)) in nav, f"{page} is not in the navigation"
     for notebook in (DOCS / "notebooks").glob("*.ipynb"):
-        assert f"notebooks/{notebook.name}" in nav, f"{notebook.name} is not in mkdocs.yml nav"
+        assert f"notebooks/{notebook.name}" in nav, f"{notebook.name} matches no task's notebook"
+    assert generated <= set(nav)
+    for task in TASKS:
+        assert task.page in nav
+
+
+def test_readme_path_table_matches_the_registry():
+    """README's table of the path lists the registry's tasks, in order, with their titles and prerequisites."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if re.match(r"\| (Pre|Core)-? ?Task \d", line)]
+    assert len(rows) == len(TASKS), rows
+    for task, row in zip(TASKS, rows, strict=True):
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        needs = ", ".join(next(t.label for t in TASKS if t.id == n) for n in task.needs) or "—"
+        assert cells == [task.label, task.title, needs], (
+            f"README row {cells} disagrees with {task.id}"
+        )
+
+
+def test_task_pages_are_titled_as_the_registry_says():
+    for task in TASKS:
+        first = (DOCS / task.page).read_text(encoding="utf-8").splitlines()[0]
+        assert first == f"# {task.label} · {task.title}", f"{task.page}: {first!r}"

@@ -1,31 +1,164 @@
-"""MkDocs hooks: the site's figures and tables come from the library at build time.
+"""MkDocs hooks: the site's lists come from the task registry, its figures and tables from the library.
 
-- every figure of every task (``diffusion_path.figures``) is rendered and added to
-  the site as ``figures/<task-id>/<name>.png``;
-- a line ``<!-- table: <task-id>/<name> -->`` in a page is replaced by the table the
-  library computes;
-- notebook pages lose the script tags that the notebook converter points at a CDN
-  or at nothing (MathJax, Mermaid): KaTeX, shipped with the site, typesets their
-  math instead.
+- the navigation, the path map on the home page, the task lists of the Pre-Task and Core Task
+  indexes, the notebooks index and the API reference (one generated page per module) are all
+  made from ``diffusion_path.tasks.TASKS``: a task is typed in one place;
+- every figure of every task (``diffusion_path.figures``) is rendered and added to the site as
+  ``figures/<task-id>/<name>.png``;
+- a line ``<!-- table: <task-id>/<name> -->`` in a page is replaced by the table the library
+  computes, and ``<!-- registry: <list> -->`` by a list made from the registry;
+- notebook pages lose the script tags that the notebook converter points at a CDN or at
+  nothing (MathJax, Mermaid): KaTeX, shipped with the site, typesets their math instead.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
+from pathlib import Path
 
 from mkdocs.structure.files import File, Files
 
 from diffusion_path import figures
-from diffusion_path.tasks import TASKS
+from diffusion_path.tasks import TASKS, Task
 
+DOCS = Path(__file__).resolve().parents[1]
 TABLE = re.compile(r"^<!--\s*table:\s*([\w-]+)/([\w-]+)\s*-->[ \t]*$", re.MULTILINE)
+REGISTRY = re.compile(r"^<!--\s*registry:\s*([\w-]+)\s*-->[ \t]*$", re.MULTILINE)
 # A script loaded from another host, or with an empty ``src`` (which re-requests the page).
 REMOTE_SCRIPT = re.compile(
     r"<script[^>]*\ssrc=[\"'](?:https?:)?(?://[^\"']*)?[\"'][^>]*>\s*</script>", re.IGNORECASE
 )
+#: Modules of the library that are not a task's, in the order the API index lists them.
+INFRASTRUCTURE = (
+    "diffusion_path.tasks",
+    "diffusion_path.check",
+    "diffusion_path.contracts",
+    "diffusion_path.exercises",
+    "diffusion_path.figures",
+)
+
+
+# ----------------------------------------------------------------------------- the registry's lists
+
+
+def _title(module: str) -> str:
+    """The first line of a module's docstring, without its trailing full stop."""
+    doc = (importlib.import_module(module).__doc__ or module).strip().splitlines()[0]
+    return doc.rstrip(".")
+
+
+def _tools() -> list[str]:
+    package = importlib.import_module("diffusion_path.tools")
+    return [f"diffusion_path.tools.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+
+
+def api_pages() -> list[tuple[str, str, str]]:
+    """``(uri, nav title, module)`` of every generated API page, tasks first, in learning order."""
+    pages = []
+    for task in TASKS:
+        for module in task.modules:
+            short = module.rsplit(".", 1)[1]
+            pages.append((f"reference/api/{short}.md", f"{task.label} · {short}", module))
+    for module in _tools() + list(INFRASTRUCTURE):
+        short = module.rsplit(".", 1)[1]
+        pages.append(
+            (
+                f"reference/api/{short}.md",
+                f"{'Tool' if '.tools.' in module else 'Site and checker'} · {short}",
+                module,
+            )
+        )
+    return pages
+
+
+def _notebook_tasks() -> list[Task]:
+    return [task for task in TASKS if (DOCS / task.notebook).is_file()]
+
+
+def navigation() -> list:
+    """The site's navigation, made from the registry."""
+    pre = [t for t in TASKS if t.kind == "Pre-Task"]
+    core = [t for t in TASKS if t.kind == "Core Task"]
+    return [
+        {"Home": "index.md"},
+        {"Pre-Tasks": ["pre/index.md", *({f"{t.number} · {t.short}": t.page} for t in pre)]},
+        {"Core Tasks": ["core/index.md", *({f"{t.number} · {t.short}": t.page} for t in core)]},
+        {
+            "Notebooks": [
+                "notebooks/index.md",
+                *({f"{t.label} · {t.short}": t.notebook} for t in _notebook_tasks()),
+            ]
+        },
+        {
+            "Reference": [
+                {"Notation": "reference/notation.md"},
+                {"Bibliography": "reference/bibliography.md"},
+                {"Command line": "reference/cli.md"},
+                {
+                    "API": [
+                        "reference/api/index.md",
+                        *({title: uri} for uri, title, _ in api_pages()),
+                    ]
+                },
+            ]
+        },
+        {"Contributing": "contributing.md"},
+    ]
+
+
+def _relative(from_page: str, to_page: str) -> str:
+    depth = from_page.count("/")
+    return "../" * depth + to_page
+
+
+def registry_list(name: str, page: str) -> str:
+    """The Markdown that ``<!-- registry: name -->`` stands for on ``page``."""
+    if name == "path":
+        rows = ["| task | what you build | do first | time |", "|---|---|---|---|"]
+        for task in TASKS:
+            link = f"[{task.label} · {task.short}]({_relative(page, task.page)})"
+            coming = "" if task.ready else " *(coming)*"
+            needs = ", ".join(_label(n) for n in task.needs) or "—"
+            rows.append(f"| {link}{coming} | {task.summary} | {needs} | {task.duration} |")
+        return "\n".join(rows)
+    if name in ("pre", "core"):
+        kind = "Pre-Task" if name == "pre" else "Core Task"
+        return "\n".join(
+            f"{t.number}. [{t.short}]({_relative(page, t.page)}) — {t.summary}"
+            + ("" if t.ready else " *(coming)*")
+            for t in TASKS
+            if t.kind == kind
+        )
+    if name == "notebooks":
+        return "\n".join(
+            f"- [{t.label} · {t.title}]({_relative(page, t.notebook)})" for t in _notebook_tasks()
+        )
+    if name == "api":
+        lines = []
+        for uri, title, module in api_pages():
+            lines.append(f"- [{title}]({_relative(page, uri)}) — {_title(module)}")
+        return "\n".join(lines)
+    raise ValueError(f"registry list must be path, pre, core, notebooks or api; got {name!r}")
+
+
+def _label(task_id: str) -> str:
+    return next(t.label for t in TASKS if t.id == task_id)
+
+
+# ----------------------------------------------------------------------------- the hooks
+
+
+def on_config(config):
+    config["nav"] = navigation()
+    return config
 
 
 def on_files(files: Files, config) -> Files:
+    for uri, _, module in api_pages():
+        content = f"# `{module.removeprefix('diffusion_path.')}`\n\n::: {module}\n"
+        files.append(File.generated(config, uri, content=content))
     for task in TASKS:
         for name in figures.figure_names(task):
             uri = f"figures/{task.id}/{name}.png"
@@ -34,7 +167,8 @@ def on_files(files: Files, config) -> Files:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    return TABLE.sub(lambda match: figures.table(match.group(1), match.group(2)), markdown)
+    markdown = TABLE.sub(lambda match: figures.table(match.group(1), match.group(2)), markdown)
+    return REGISTRY.sub(lambda match: registry_list(match.group(1), page.file.src_uri), markdown)
 
 
 def on_post_page(output: str, page, config) -> str:
