@@ -52,6 +52,24 @@ def test_kl_matches_the_scipy_entropy_identity():
     assert got == pytest.approx(cross - entropy_p, rel=1e-12)
 
 
+def test_sample_gaussian_takes_a_tuple_size_and_passes_scipy_ks():
+    x = g.sample_gaussian(-1.0, 2.5, (200, 100), np.random.default_rng(12))
+    assert x.shape == (200, 100)
+    assert stats.kstest(x.ravel(), stats.norm(-1.0, 2.5).cdf).pvalue > 1e-6
+
+
+def test_kl_monte_carlo_is_the_mean_and_sem_of_scipy_log_ratios():
+    """Given its samples, the estimate and standard error are scipy's mean and sem of log p - log q."""
+    mean_q, cov_q = np.zeros(2), np.eye(2)
+    estimate, se = g.kl_monte_carlo(MEAN, COV, mean_q, cov_q, 7, np.random.default_rng(13))
+    x = g.sample_mvn(MEAN, COV, 7, np.random.default_rng(13))  # the same draws, from the same seed
+    log_ratio = stats.multivariate_normal(MEAN, COV).logpdf(x) - stats.multivariate_normal(
+        mean_q, cov_q
+    ).logpdf(x)
+    assert estimate == pytest.approx(log_ratio.mean(), rel=1e-12)
+    assert se == pytest.approx(stats.sem(log_ratio), rel=1e-12)  # ddof=1, as scipy's default
+
+
 def test_kl_is_nonnegative_on_random_pairs():
     rng = np.random.default_rng(3)
     for _ in range(20):
@@ -74,10 +92,14 @@ BAD_INPUTS = [
     (lambda: g.gaussian_pdf(0.0, 0.0, -2.0), "sigma"),
     (lambda: g.gaussian_pdf([0.0, np.nan]), "x"),
     (lambda: g.gaussian_pdf(0.0, "a"), "mu"),
+    (lambda: g.gaussian_pdf(0.0, [1.0, 2.0]), "mu"),
+    (lambda: g.gaussian_pdf(0.0, 0.0, np.nan), "sigma"),
     (lambda: g.sample_gaussian(0.0, -1.0, 3, RNG), "sigma"),
     (lambda: g.sample_gaussian(0.0, 1.0, 0, RNG), "size"),
     (lambda: g.sample_gaussian(0.0, 1.0, (2, -1), RNG), "size"),
     (lambda: g.sample_gaussian(0.0, 1.0, 3, 42), "rng"),
+    (lambda: g.sample_gaussian(0.0, 1.0, "3", RNG), "size"),
+    (lambda: g.sample_gaussian(np.inf, 1.0, 3, RNG), "mu"),
     (lambda: g.mvn_log_pdf(np.zeros(3), MEAN, COV), "x"),
     (lambda: g.mvn_log_pdf(np.zeros(2), MEAN, NOT_SPD), "cov"),
     (lambda: g.mvn_log_pdf(np.zeros(2), MEAN, ASYMMETRIC), "cov"),
@@ -98,6 +120,10 @@ BAD_INPUTS = [
     (lambda: g.kl_gaussians(MEAN, COV, MEAN, ASYMMETRIC), "cov_q"),
     (lambda: g.kl_monte_carlo(MEAN, COV, MEAN, COV, 1, RNG), "n"),
     (lambda: g.kl_monte_carlo(MEAN, COV, MEAN, COV, 10, "seed"), "rng"),
+    (lambda: g.kl_monte_carlo(MEAN, COV, MEAN, COV, 10.0, RNG), "n"),
+    (lambda: g.kl_monte_carlo(MEAN, COV, np.zeros(3), COV, 10, RNG), "mean_q"),
+    (lambda: g.kl_monte_carlo(MEAN, NOT_SPD, MEAN, COV, 10, RNG), "cov_p"),
+    (lambda: g.kl_monte_carlo(np.array([0.0, np.nan]), COV, MEAN, COV, 10, RNG), "mean_p"),
 ]
 
 
@@ -105,3 +131,28 @@ BAD_INPUTS = [
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument} "):
         call()
+
+
+def test_figures_are_drawn_with_the_implementation_they_are_given():
+    """Each figure that takes ``impl`` calls impl's functions, and only those."""
+    from types import SimpleNamespace
+
+    from matplotlib.figure import Figure
+
+    from diffusion_path.figures import pre_1 as figures
+    from diffusion_path.figures import uses_impl
+
+    called = set()
+
+    def recording(name):
+        def wrapper(*args, **kwargs):
+            called.add(name)
+            return getattr(g, name)(*args, **kwargs)
+
+        return wrapper
+
+    impl = SimpleNamespace(**{name: recording(name) for name in g.__all__})
+    for name, make in figures.FIGURES.items():
+        figure = make(impl) if uses_impl("pre-1", name) else make()
+        assert isinstance(figure, Figure), name
+    assert called == set(g.__all__) - {"gaussian_affine", "gaussian_sum", "mvn_log_pdf"}

@@ -145,11 +145,33 @@ def test_ar1_autocorrelation_and_stationarity():
     assert stats.kstest(path[-1], stats.norm().cdf).pvalue > ALPHA
 
 
-def test_figures_are_built():
+def test_figures_are_drawn_with_the_implementation_they_are_given():
+    """Each figure calls the functions of the ``impl`` it is given (here the reference, recorded)."""
+    from types import SimpleNamespace
+
     from matplotlib.figure import Figure
 
+    called = set()
+
+    def recording(name):
+        def wrapper(*args, **kwargs):
+            called.add(name)
+            return getattr(M, name)(*args, **kwargs)
+
+        return wrapper
+
+    impl = SimpleNamespace(**{name: recording(name) for name in M.__all__})
     for name, make in figures.FIGURES.items():
-        assert isinstance(make(), Figure), name
+        assert isinstance(make(impl), Figure), name
+    assert called == {
+        "ar1_chain",
+        "ar1_marginal",
+        "evolve_distribution",
+        "random_walk",
+        "second_eigenvalue",
+        "simulate_chain",
+        "stationary_by_linear_solve",
+    }
 
 
 PERIODIC = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -159,11 +181,16 @@ BAD = [
     (lambda: M.simulate_chain(np.ones((2, 3)) / 3, 0, 3, rng()), "P"),
     (lambda: M.simulate_chain(P3, 3, 3, rng()), "x0"),
     (lambda: M.simulate_chain(P3, 0.5, 3, rng()), "x0"),
+    (lambda: M.simulate_chain(P3, np.array([0, 3]), 3, rng()), "x0"),
+    (lambda: M.simulate_chain(P3, np.array([True, False]), 3, rng()), "x0"),
     (lambda: M.simulate_chain(P3, 0, 3, np.random.RandomState(0)), "rng"),
     (lambda: M.evolve_distribution(P3, np.array([0.5, 0.6, -0.1]), 3), "p0"),
     (lambda: M.evolve_distribution(P3, np.array([0.5, 0.4, 0.0]), 3), "p0"),
     (lambda: M.evolve_distribution(P3, np.array([0.5, 0.5]), 3), "p0"),
     (lambda: M.stationary_by_iteration(PERIODIC, np.array([1.0, 0.0]), max_steps=100), "P"),
+    (lambda: M.stationary_by_iteration(P3, tol=0.0), "tol"),
+    (lambda: M.stationary_by_iteration(P3, max_steps=0), "max_steps"),
+    (lambda: M.is_reversible(P3, atol=-1e-3), "atol"),
     (lambda: M.stationary_by_linear_solve(np.eye(2)), "P"),
     (lambda: M.stationary_by_eigenvector([[0.2, 0.2], [0.5, 0.5]]), "P"),
     (lambda: M.is_reversible([[0.5, -0.5], [0.5, 0.5]]), "P"),
@@ -171,12 +198,17 @@ BAD = [
     (lambda: M.random_walk(5, rng(), p=0.0), "p"),
     (lambda: M.random_walk(0, rng()), "n_steps"),
     (lambda: M.random_walk(5, rng(), x0=0.5), "x0"),
+    (lambda: M.random_walk(5, rng(), x0=True), "x0"),
+    (lambda: M.random_walk(5, rng(), p=np.nan), "p"),
+    (lambda: M.random_walk(5, rng(), n_walks=0), "n_walks"),
     (lambda: M.ar1_chain(0.0, 0.0, 3, rng()), "beta"),
     (lambda: M.ar1_chain(0.0, [0.1, 0.2], 3, rng()), "beta"),
     (lambda: M.ar1_chain(0.0, [0.1, 1.2, 0.1], 3, rng()), "beta"),
     (lambda: M.ar1_marginal(0.0, -0.5, 2), "beta"),
     (lambda: M.ar1_marginal(0.0, 0.5, -1), "t"),
     (lambda: M.ar1_marginal(0.0, [0.1, 0.2], 3), "t"),
+    (lambda: M.ar1_marginal(0.0, 0.5, 1.5), "t"),
+    (lambda: M.ar1_marginal([0.0, np.inf], 0.5, 1), "x0"),
 ]
 
 

@@ -1,22 +1,19 @@
-"""Figures of Pre-Task 3: Markov chains, stationary distributions and the Gaussian AR(1) chain."""
+"""Figures of Pre-Task 3: Markov chains, stationary distributions and the Gaussian AR(1) chain.
+
+Each figure takes the task's functions as ``impl`` (the reference, or a learner's file with
+``diffusion-path figures pre-3 --impl DIR``) and calls ``impl.simulate_chain`` and so on; the
+Gaussian density comes from Pre-Task 1.
+"""
 
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from diffusion_path.foundations.gaussians import gaussian_pdf
-from diffusion_path.foundations.markov import (
-    ar1_chain,
-    ar1_marginal,
-    evolve_distribution,
-    random_walk,
-    second_eigenvalue,
-    simulate_chain,
-    stationary_by_linear_solve,
-)
 from diffusion_path.tools.plotting import histogram_with_pdf, new_figure
 
 #: The page's 3-state chain on (A, B, C); row i holds the probabilities of moving from state i.
@@ -24,15 +21,15 @@ P = np.array([[0.5, 0.3, 0.2], [0.2, 0.6, 0.2], [0.1, 0.3, 0.6]])
 STATES = ("A", "B", "C")
 
 
-def simulation() -> Figure:
+def simulation(impl: ModuleType) -> Figure:
     """Part 1: one simulated path of the chain, and the fraction of 5000 chains in each state."""
     rng = np.random.default_rng(0)
     figure, axes = new_figure(1, 2, size=4.5)
-    path = simulate_chain(P, 0, 60, rng)
+    path = impl.simulate_chain(P, 0, 60, rng)
     axes[0].step(np.arange(61), path, where="post")
     axes[0].set(yticks=[0, 1, 2], yticklabels=STATES, xlabel="step t", title="one path from A")
-    chains = simulate_chain(P, np.zeros(5000, dtype=int), 15, rng)
-    exact = evolve_distribution(P, np.array([1.0, 0.0, 0.0]), 15)
+    chains = impl.simulate_chain(P, np.zeros(5000, dtype=int), 15, rng)
+    exact = impl.evolve_distribution(P, np.array([1.0, 0.0, 0.0]), 15)
     for s, name in enumerate(STATES):
         axes[1].plot(
             np.mean(chains == s, axis=1), "o", color=f"C{s}", ms=4, label=f"{name}: simulated"
@@ -45,13 +42,13 @@ def simulation() -> Figure:
     return figure
 
 
-def evolution() -> Figure:
+def evolution(impl: ModuleType) -> Figure:
     """Part 1 and 2: p_t from three starting distributions converges to the same stationary pi."""
-    pi = stationary_by_linear_solve(P)
+    pi = impl.stationary_by_linear_solve(P)
     figure, axes = new_figure(1, 3, size=3.4, sharey=True)
     for ax, start in zip(axes, range(3), strict=True):
         p0 = np.eye(3)[start]
-        p = evolve_distribution(P, p0, 20)
+        p = impl.evolve_distribution(P, p0, 20)
         for s, name in enumerate(STATES):
             ax.plot(p[:, s], "o-", ms=3, color=f"C{s}", label=name)
             ax.axhline(pi[s], color=f"C{s}", ls=":", lw=1)
@@ -61,7 +58,7 @@ def evolution() -> Figure:
     return figure
 
 
-def convergence() -> Figure:
+def convergence(impl: ModuleType) -> Figure:
     """Convergence speed: the distance to pi falls like |lambda_2|^t, for chains of different gaps."""
     figure, (ax,) = new_figure(1, 1, size=5.0)
     chains = {
@@ -71,9 +68,10 @@ def convergence() -> Figure:
     }
     t = np.arange(31)
     for k, (name, Q) in enumerate(chains.items()):
-        pi = stationary_by_linear_solve(Q)
-        distance = np.abs(evolve_distribution(Q, np.array([1.0, 0.0, 0.0]), 30) - pi).sum(axis=1)
-        lam = second_eigenvalue(Q)
+        pi = impl.stationary_by_linear_solve(Q)
+        p = impl.evolve_distribution(Q, np.array([1.0, 0.0, 0.0]), 30)
+        distance = np.abs(p - pi).sum(axis=1)
+        lam = impl.second_eigenvalue(Q)
         ax.plot(t, distance, "o", ms=3, color=f"C{k}", label=rf"{name}: $|\lambda_2| = {lam:.2f}$")
         ax.plot(t, distance[0] * lam**t, color=f"C{k}", lw=1)
     ax.set(
@@ -87,11 +85,11 @@ def convergence() -> Figure:
     return figure
 
 
-def walk() -> Figure:
+def walk(impl: ModuleType) -> Figure:
     """A simple random walk: paths spread like sqrt(t), and X_t is a shifted binomial."""
     rng = np.random.default_rng(1)
     figure, axes = new_figure(1, 2, size=4.5)
-    X = random_walk(200, rng, n_walks=20_000)
+    X = impl.random_walk(200, rng, n_walks=20_000)
     t = np.arange(201)
     axes[0].plot(X[:, :25], lw=0.7)
     axes[0].plot(t, 2 * np.sqrt(t), "k--", lw=1.5, label=r"$\pm 2\sqrt{t}$")
@@ -111,13 +109,13 @@ def walk() -> Figure:
     return figure
 
 
-def ar1() -> Figure:
+def ar1(impl: ModuleType) -> Figure:
     """The Gaussian AR(1) chain forgets x0: paths, and histograms against the closed-form marginal."""
     rng = np.random.default_rng(2)
     beta, T = 0.05, 100
     figure, axes = new_figure(1, 2, size=4.6)
     for x0, color in ((3.0, "C0"), (-3.0, "C1")):
-        path = ar1_chain(np.full(10, x0), beta, T, rng)
+        path = impl.ar1_chain(np.full(10, x0), beta, T, rng)
         axes[0].plot(path, color=color, lw=0.6, alpha=0.7)
         t = np.arange(T + 1)
         mean = np.sqrt((1 - beta) ** t) * x0
@@ -129,9 +127,9 @@ def ar1() -> Figure:
         ylabel="$x_t$",
         title=r"$\beta = 0.05$: mean $\pm 2$ sd of $q(x_t \mid x_0)$",
     )
-    many = ar1_chain(np.full(20_000, 3.0), beta, T, rng)
+    many = impl.ar1_chain(np.full(20_000, 3.0), beta, T, rng)
     for t, color in ((5, "C2"), (20, "C3"), (100, "C4")):
-        mean, var = ar1_marginal(3.0, beta, t)
+        mean, var = impl.ar1_marginal(3.0, beta, t)
         histogram_with_pdf(
             axes[1],
             many[t],

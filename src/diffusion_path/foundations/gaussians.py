@@ -44,9 +44,9 @@ __all__ = [
 
 
 def gaussian_pdf(x: np.ndarray | float, mu: float = 0.0, sigma: float = 1.0) -> np.ndarray:
-    r"""Density of the univariate Gaussian $\mathcal N(\mu, \sigma^2)$ at ``x``.
+    r"""Density of the univariate Gaussian $\mathcal N(\mu, \sigma^2)$ at every point of ``x``.
 
-    $$p(x) = \frac{1}{\sigma\sqrt{2\pi}} \exp\!\big(-\tfrac{(x-\mu)^2}{2\sigma^2}\big)$$
+    $$p(x) = \frac{1}{\sigma\sqrt{2\pi}} \exp\!\Big(-\frac{(x-\mu)^2}{2\sigma^2}\Big)$$
 
     Args:
         x: Points at which to evaluate the density (any shape).
@@ -54,10 +54,11 @@ def gaussian_pdf(x: np.ndarray | float, mu: float = 0.0, sigma: float = 1.0) -> 
         sigma: Standard deviation $\sigma > 0$ (not the variance).
 
     Returns:
-        The density, an array of the same shape as ``x``.
+        The density, an array of the shape of ``x``.
 
     Raises:
-        ValueError: if ``sigma`` is not a positive number or ``mu`` is not finite.
+        ValueError: if ``x`` is not numeric and finite, ``mu`` is not a finite number, or
+            ``sigma`` is not a number > 0.
 
     Examples:
         >>> round(float(gaussian_pdf(0.0)), 6)  # 1 / sqrt(2 pi)
@@ -66,11 +67,11 @@ def gaussian_pdf(x: np.ndarray | float, mu: float = 0.0, sigma: float = 1.0) -> 
         array([0.108, 0.108])
     """
     x = validation.as_float_array(x, "x")
-    mu = float(validation.as_float_array(mu, "mu"))
-    sigma = float(validation.positive(sigma, "sigma"))
+    mu = validation.number(mu, "mu")
+    sigma = validation.positive_number(sigma, "sigma")
 
-    # Exercise: eq. (P1.1) — the density at every x: standardise x, then apply the bell curve with
-    # its normalising constant.
+    # Exercise: eq. (P1.1) — the density at every point of x: standardise x by the mean and the
+    # standard deviation, then apply the bell curve with its normalising constant.
 
     # $z = (x - \mu) / \sigma$
     z = (x - mu) / sigma
@@ -81,37 +82,38 @@ def gaussian_pdf(x: np.ndarray | float, mu: float = 0.0, sigma: float = 1.0) -> 
 def sample_gaussian(
     mu: float, sigma: float, size: int | tuple[int, ...], rng: np.random.Generator
 ) -> np.ndarray:
-    r"""Draw samples of $\mathcal N(\mu, \sigma^2)$ by shifting and scaling standard normals.
+    r"""Samples of $\mathcal N(\mu, \sigma^2)$, made by shifting and scaling standard normals.
 
     $$x = \mu + \sigma\,\varepsilon, \qquad \varepsilon \sim \mathcal N(0, 1)$$
 
     Args:
         mu: Mean $\mu$.
         sigma: Standard deviation $\sigma > 0$.
-        size: Number of samples, or the shape of the output array.
+        size: Number of samples, or the shape of the output array (a tuple, as NumPy takes it).
         rng: The source of randomness, e.g. ``np.random.default_rng(0)``.
 
     Returns:
-        An array of shape ``size``.
+        An array of shape ``size`` (``(size,)`` for an int).
 
     Raises:
-        ValueError: if ``sigma <= 0``, ``size`` is not a positive int or tuple of them,
-            or ``rng`` is not a ``numpy.random.Generator``.
+        ValueError: if ``mu`` is not a finite number, ``sigma`` is not a number > 0, ``size``
+            is not a positive int or a tuple of them, or ``rng`` is not a
+            ``numpy.random.Generator``.
 
     Examples:
         >>> x = sample_gaussian(2.0, 0.5, 100_000, np.random.default_rng(0))
         >>> x.shape, round(float(x.mean()), 2), round(float(x.std()), 2)
         ((100000,), 2.0, 0.5)
+        >>> sample_gaussian(0.0, 1.0, (2, 3), np.random.default_rng(0)).shape
+        (2, 3)
     """
-    mu = float(validation.as_float_array(mu, "mu"))
-    sigma = float(validation.positive(sigma, "sigma"))
-    shape = (size,) if isinstance(size, int | np.integer) else tuple(size)
-    for n in shape:
-        validation.positive_int(n, "size")
+    mu = validation.number(mu, "mu")
+    sigma = validation.positive_number(sigma, "sigma")
+    shape = validation.size_shape(size, "size")
     rng = validation.generator(rng)
 
     # Exercise: eq. (P1.2) — draw standard normal noise of the requested shape from rng, then shift
-    # and scale it.
+    # it by the mean and scale it by the standard deviation.
 
     # $\varepsilon \sim \mathcal N(0, 1)$
     eps = rng.standard_normal(shape)
@@ -120,16 +122,16 @@ def sample_gaussian(
 
 
 def mvn_log_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    r"""Log-density of the multivariate Gaussian $\mathcal N(\boldsymbol\mu, \Sigma)$.
+    r"""Log-density of the multivariate Gaussian $\mathcal N(\boldsymbol\mu, \Sigma)$, by Cholesky.
 
     $$\log p(\mathbf x) = -\tfrac12 \lVert L^{-1}(\mathbf x-\boldsymbol\mu)\rVert^2
     - \textstyle\sum_i \log L_{ii} - \tfrac d2 \log 2\pi, \qquad \Sigma = LL^\top$$
 
-    The Cholesky factor avoids inverting $\Sigma$: a triangular solve whitens
-    $\mathbf x - \boldsymbol\mu$ and $\log\det\Sigma = 2\sum_i \log L_{ii}$.
+    This is eq. (3) of the page without an inverse: a triangular solve whitens
+    $\mathbf x - \boldsymbol\mu$, and $\log\det\Sigma = 2\sum_i \log L_{ii}$.
 
     Args:
-        x: Points of shape ``(..., d)``.
+        x: Points of shape ``(..., d)``: one point per position of the leading axes.
         mean: Mean vector $\boldsymbol\mu$ of shape ``(d,)``.
         cov: Symmetric positive-definite covariance $\Sigma$ of shape ``(d, d)``.
 
@@ -137,27 +139,28 @@ def mvn_log_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
         The log-density, an array of shape ``x.shape[:-1]``.
 
     Raises:
-        ValueError: if ``cov`` is not symmetric positive definite or the shapes disagree.
+        ValueError: if ``x`` is not finite or not of shape ``(..., d)``, ``mean`` is not a finite
+            vector, or ``cov`` is not a symmetric positive-definite ``(d, d)`` matrix.
 
     Examples:
         >>> mean, cov = np.zeros(2), np.eye(2)
         >>> round(float(mvn_log_pdf(np.zeros(2), mean, cov)), 6)  # -log(2 pi)
         -1.837877
+        >>> mvn_log_pdf(np.zeros((4, 5, 2)), mean, cov).shape
+        (4, 5)
     """
-    mean = validation.mean_vector(mean, "mean")
+    mean, cov = validation.gaussian_parameters(mean, cov)
     d = mean.shape[0]
-    cov = validation.covariance(cov, "cov", dim=d)
-    x = validation.as_float_array(x, "x")
-    if x.ndim == 0 or x.shape[-1] != d:
-        raise ValueError(f"x must have shape (..., {d}) to match the mean, got {x.shape}")
+    x = validation.points(x, d, "x")
 
-    # Exercise: eq. (P1.3) — the log-density of every point on the last axis, through the Cholesky
-    # factor of cov (a triangular solve, never an explicit inverse); keep the leading shape of x.
+    # Exercise: eq. (P1.3) — the log-density of every point on the last axis of x, through the
+    # Cholesky factor of cov: a triangular solve for the quadratic form (never an explicit
+    # inverse), its diagonal for the log-determinant. Keep the leading shape of x.
 
     # $\Sigma = L L^\top$
     chol = np.linalg.cholesky(cov)
     # $\mathbf z = L^{-1}(\mathbf x - \boldsymbol\mu)$, so that $\mathbf z^\top\mathbf z$
-    # is the Mahalanobis distance
+    # is the squared Mahalanobis distance
     diff = (x - mean).reshape(-1, d)
     z = np.linalg.solve(chol, diff.T).T
     maha = np.sum(z**2, axis=-1)
@@ -168,7 +171,9 @@ def mvn_log_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
 
 
 def mvn_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    r"""Density of the multivariate Gaussian: $p(\mathbf x) = \exp \log p(\mathbf x)$.
+    r"""Density of the multivariate Gaussian $\mathcal N(\boldsymbol\mu, \Sigma)$.
+
+    $$p(\mathbf x) = \exp \log p(\mathbf x)$$
 
     Args:
         x: Points of shape ``(..., d)``, e.g. a grid of shape ``(H, W, 2)`` for a contour plot.
@@ -179,7 +184,8 @@ def mvn_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
         The density, an array of shape ``x.shape[:-1]``.
 
     Raises:
-        ValueError: as [`mvn_log_pdf`][diffusion_path.foundations.gaussians.mvn_log_pdf].
+        ValueError: if ``x``, ``mean`` or ``cov`` is bad, as for
+            [`mvn_log_pdf`][diffusion_path.foundations.gaussians.mvn_log_pdf].
 
     Examples:
         >>> cov = np.array([[2.0, 0.0], [0.0, 0.5]])
@@ -187,13 +193,14 @@ def mvn_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
         0.159155
     """
 
-    # Exercise: the density itself, from the log-density you wrote.
+    # Exercise: eq. (P1.3) — the density itself, from the log-density you wrote (which checks the
+    # inputs).
 
     return np.exp(mvn_log_pdf(x, mean, cov))
 
 
 def sample_mvn(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    r"""Draw ``n`` samples of $\mathcal N(\boldsymbol\mu, \Sigma)$ with the Cholesky factor.
+    r"""``n`` samples of $\mathcal N(\boldsymbol\mu, \Sigma)$: standard normals coloured by Cholesky.
 
     $$\mathbf x = \boldsymbol\mu + L\boldsymbol\varepsilon, \qquad
     \boldsymbol\varepsilon \sim \mathcal N(0, I),\ \Sigma = LL^\top$$
@@ -208,11 +215,12 @@ def sample_mvn(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generat
         rng: The source of randomness.
 
     Returns:
-        An array of shape ``(n, d)``.
+        An array of shape ``(n, d)``, one sample per row.
 
     Raises:
-        ValueError: if ``cov`` is not symmetric positive definite, the shapes disagree,
-            ``n`` is not a positive int, or ``rng`` is not a ``numpy.random.Generator``.
+        ValueError: if ``mean`` is not a finite vector, ``cov`` is not a symmetric
+            positive-definite ``(d, d)`` matrix, ``n`` is not a positive int, or ``rng`` is not
+            a ``numpy.random.Generator``.
 
     Examples:
         >>> cov = np.array([[1.0, 0.8], [0.8, 1.0]])
@@ -220,32 +228,31 @@ def sample_mvn(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generat
         >>> x.shape, np.cov(x.T).round(2).tolist()
         ((200000, 2), [[1.0, 0.8], [0.8, 1.0]])
     """
-    mean = validation.mean_vector(mean, "mean")
-    cov = validation.covariance(cov, "cov", dim=mean.shape[0])
+    mean, cov = validation.gaussian_parameters(mean, cov)
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P1.4) — n draws of d-dimensional standard normal noise from rng, coloured by
-    # the Cholesky factor of cov and shifted by the mean.
+    # Exercise: eq. (P1.4) — n draws of d-dimensional standard normal noise from rng, one sample per
+    # row, coloured by the Cholesky factor of cov and shifted by the mean.
 
     # $\Sigma = L L^\top$
     chol = np.linalg.cholesky(cov)
     # $\boldsymbol\varepsilon \sim \mathcal N(0, I)$, one row per sample
     eps = rng.standard_normal((n, mean.shape[0]))
-    # $\mathbf x = \boldsymbol\mu + L \boldsymbol\varepsilon$ (row form: $\varepsilon L^\top$)
+    # $\mathbf x = \boldsymbol\mu + L \boldsymbol\varepsilon$, in rows: $\varepsilon L^\top$
     return mean + eps @ chol.T
 
 
 def gaussian_affine(
     mean: np.ndarray, cov: np.ndarray, A: np.ndarray, b: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Moments of $A\mathbf x + \mathbf b$ when $\mathbf x \sim \mathcal N(\boldsymbol\mu, \Sigma)$.
+    r"""Mean and covariance of the affine image $A\mathbf x + \mathbf b$ of a Gaussian $\mathbf x$.
 
     $$A\mathbf x + \mathbf b \sim \mathcal N(A\boldsymbol\mu + \mathbf b,\ A\Sigma A^\top)$$
 
     Args:
         mean: Mean $\boldsymbol\mu$ of shape ``(d,)``.
-        cov: Covariance $\Sigma$ of shape ``(d, d)``.
+        cov: Symmetric positive-definite covariance $\Sigma$ of shape ``(d, d)``.
         A: Matrix of shape ``(k, d)``.
         b: Offset of shape ``(k,)``; zero when omitted.
 
@@ -254,16 +261,17 @@ def gaussian_affine(
         only positive semi-definite when ``A`` has rank below ``k``.
 
     Raises:
-        ValueError: if the shapes disagree or ``cov`` is not symmetric positive definite.
+        ValueError: if ``mean`` is not a finite vector, ``cov`` is not a symmetric
+            positive-definite ``(d, d)`` matrix, ``A`` is not a finite ``(k, d)`` matrix, or
+            ``b`` is not a finite vector of length ``k``.
 
     Examples:
         >>> m, c = gaussian_affine(np.zeros(2), np.eye(2), np.array([[1.0, 1.0]]), np.array([3.0]))
         >>> m.tolist(), c.tolist()  # x1 + x2 + 3 ~ N(3, 2)
         ([3.0], [[2.0]])
     """
-    mean = validation.mean_vector(mean, "mean")
+    mean, cov = validation.gaussian_parameters(mean, cov)
     d = mean.shape[0]
-    cov = validation.covariance(cov, "cov", dim=d)
     A = validation.as_float_array(A, "A")
     if A.ndim != 2 or A.shape[1] != d:
         raise ValueError(f"A must have shape (k, {d}) to match the mean, got {A.shape}")
@@ -281,7 +289,7 @@ def gaussian_affine(
 def gaussian_sum(
     mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Moments of $\mathbf x_1 + \mathbf x_2$ for independent Gaussians: means and covariances add.
+    r"""Mean and covariance of $\mathbf x_1 + \mathbf x_2$ for independent Gaussians.
 
     $$\mathbf x_1 + \mathbf x_2 \sim \mathcal N(\boldsymbol\mu_1 + \boldsymbol\mu_2,\ \Sigma_1 + \Sigma_2)$$
 
@@ -295,10 +303,11 @@ def gaussian_sum(
         cov2: Covariance of the second term, shape ``(d, d)``.
 
     Returns:
-        ``(mean, cov)`` of the sum.
+        ``(mean, cov)`` of the sum, of shapes ``(d,)`` and ``(d, d)``.
 
     Raises:
-        ValueError: if a covariance is not symmetric positive definite or the shapes disagree.
+        ValueError: if ``mean1`` or ``mean2`` is not a finite vector (of the same length), or
+            ``cov1`` or ``cov2`` is not a symmetric positive-definite ``(d, d)`` matrix.
 
     Examples:
         >>> m, c = gaussian_sum(
@@ -307,14 +316,11 @@ def gaussian_sum(
         >>> m.tolist(), c.tolist()
         ([1.0], [[1.0]])
     """
-    mean1 = validation.mean_vector(mean1, "mean1")
-    cov1 = validation.covariance(cov1, "cov1", dim=mean1.shape[0])
-    mean2 = validation.mean_vector(mean2, "mean2")
-    if mean2.shape != mean1.shape:
-        raise ValueError(f"mean2 must have shape {mean1.shape} like mean1, got {mean2.shape}")
-    cov2 = validation.covariance(cov2, "cov2", dim=mean1.shape[0])
+    mean1, cov1 = validation.gaussian_parameters(mean1, cov1, "mean1", "cov1")
+    mean2, cov2 = validation.gaussian_parameters(mean2, cov2, "mean2", "cov2", mean1.shape[0])
 
-    # Exercise: the mean and the covariance of the sum of two independent Gaussian vectors.
+    # Exercise: eq. (P1.5), its second half — the mean and the covariance of the sum of two
+    # independent Gaussian vectors.
 
     # $\boldsymbol\mu_1 + \boldsymbol\mu_2$ and $\Sigma_1 + \Sigma_2$
     return mean1 + mean2, cov1 + cov2
@@ -325,7 +331,7 @@ def kl_gaussians(
 ) -> float:
     r"""KL divergence $D_{\mathrm{KL}}(p\,\|\,q)$ between two multivariate Gaussians, in nats.
 
-    $$D_{\mathrm{KL}} = \tfrac12\Big[\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)
+    $$D_{\mathrm{KL}}(p\,\|\,q) = \tfrac12\Big[\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)
     + (\boldsymbol\mu_q-\boldsymbol\mu_p)^\top\Sigma_q^{-1}(\boldsymbol\mu_q-\boldsymbol\mu_p)
     - d + \log\tfrac{\det\Sigma_q}{\det\Sigma_p}\Big]$$
 
@@ -341,22 +347,20 @@ def kl_gaussians(
         The divergence, a float $\ge 0$ (zero exactly when $p = q$).
 
     Raises:
-        ValueError: if a covariance is not symmetric positive definite or the shapes disagree.
+        ValueError: if ``mean_p`` or ``mean_q`` is not a finite vector (of the same length), or
+            ``cov_p`` or ``cov_q`` is not a symmetric positive-definite ``(d, d)`` matrix.
 
     Examples:
         >>> kl_gaussians(np.zeros(1), np.eye(1), np.ones(1), np.eye(1))  # (mu_q - mu_p)^2 / 2
         0.5
     """
-    mean_p = validation.mean_vector(mean_p, "mean_p")
+    mean_p, cov_p = validation.gaussian_parameters(mean_p, cov_p, "mean_p", "cov_p")
     d = mean_p.shape[0]
-    cov_p = validation.covariance(cov_p, "cov_p", dim=d)
-    mean_q = validation.mean_vector(mean_q, "mean_q")
-    if mean_q.shape != (d,):
-        raise ValueError(f"mean_q must have shape ({d},) like mean_p, got {mean_q.shape}")
-    cov_q = validation.covariance(cov_q, "cov_q", dim=d)
+    mean_q, cov_q = validation.gaussian_parameters(mean_q, cov_q, "mean_q", "cov_q", d)
 
-    # Exercise: eq. (P1.6) — the closed-form KL divergence; compute each term through Cholesky
-    # factors (triangular solves, no explicit inverse).
+    # Exercise: eq. (P1.6) — the closed-form KL divergence: a trace term, a Mahalanobis term for the
+    # means, the dimension and a log-determinant ratio, each through the Cholesky factors of
+    # the two covariances (triangular solves, no explicit inverse).
 
     chol_p = np.linalg.cholesky(cov_p)
     chol_q = np.linalg.cholesky(cov_q)
@@ -364,7 +368,7 @@ def kl_gaussians(
     trace = float(np.sum(np.linalg.solve(chol_q, chol_p) ** 2))
     # $(\mu_q-\mu_p)^\top \Sigma_q^{-1} (\mu_q-\mu_p) = \lVert L_q^{-1}(\mu_q-\mu_p) \rVert^2$
     maha = float(np.sum(np.linalg.solve(chol_q, mean_q - mean_p) ** 2))
-    # $\log\det\Sigma_q - \log\det\Sigma_p$
+    # $\log\det\Sigma_q - \log\det\Sigma_p = 2 \sum_i (\log L_{q,ii} - \log L_{p,ii})$
     log_det_ratio = 2.0 * float(np.sum(np.log(np.diag(chol_q))) - np.sum(np.log(np.diag(chol_p))))
     return 0.5 * (trace + maha - d + log_det_ratio)
 
@@ -377,12 +381,13 @@ def kl_monte_carlo(
     n: int,
     rng: np.random.Generator,
 ) -> tuple[float, float]:
-    r"""Monte-Carlo estimate of $D_{\mathrm{KL}}(p\,\|\,q)$ and its standard error.
+    r"""Monte-Carlo estimate of $D_{\mathrm{KL}}(p\,\|\,q)$, with its standard error.
 
     $$D_{\mathrm{KL}} \approx \frac1n \sum_{i=1}^n \big[\log p(\mathbf x_i) - \log q(\mathbf x_i)\big],
     \qquad \mathbf x_i \sim p$$
 
-    The estimator is unbiased but noisy; comparing it with
+    The standard error is the sample standard deviation of the $n$ terms (with $n - 1$ in its
+    denominator) over $\sqrt n$. The estimator is unbiased but noisy; comparing it with
     [`kl_gaussians`][diffusion_path.foundations.gaussians.kl_gaussians] shows what the
     closed form saves.
 
@@ -391,15 +396,16 @@ def kl_monte_carlo(
         cov_p: Covariance of $p$, shape ``(d, d)``.
         mean_q: Mean of $q$, shape ``(d,)``.
         cov_q: Covariance of $q$, shape ``(d, d)``.
-        n: Number of samples from $p$ (at least 2, for the standard error).
+        n: Number of samples from $p$, at least 2 (for the standard error).
         rng: The source of randomness.
 
     Returns:
-        ``(estimate, standard_error)``.
+        ``(estimate, standard_error)``, two floats.
 
     Raises:
-        ValueError: as [`kl_gaussians`][diffusion_path.foundations.gaussians.kl_gaussians],
-            or if ``n < 2``.
+        ValueError: if ``mean_p`` or ``mean_q`` is not a finite vector (of the same length),
+            ``cov_p`` or ``cov_q`` is not a symmetric positive-definite ``(d, d)`` matrix, ``n``
+            is not an int >= 2, or ``rng`` is not a ``numpy.random.Generator``.
 
     Examples:
         >>> est, se = kl_monte_carlo(
@@ -408,14 +414,17 @@ def kl_monte_carlo(
         >>> abs(est - 0.5) < 5 * se
         True
     """
-    n = validation.positive_int(n, "n")
-    if n < 2:
-        raise ValueError(f"n must be at least 2 to estimate a standard error, got {n}")
+    mean_p, cov_p = validation.gaussian_parameters(mean_p, cov_p, "mean_p", "cov_p")
+    d = mean_p.shape[0]
+    mean_q, cov_q = validation.gaussian_parameters(mean_q, cov_q, "mean_q", "cov_q", d)
+    n = validation.integer(n, "n", minimum=2)
+    rng = validation.generator(rng)
 
-    # Exercise: eq. (P1.7) — average the log-density ratio over n samples of p drawn from rng, and
-    # return the estimate with its standard error.
+    # Exercise: eq. (P1.7) — average the log-density ratio of p to q over n samples of p drawn from
+    # rng (with the functions you wrote), and return the estimate with its standard error.
 
     x = sample_mvn(mean_p, cov_p, n, rng)
     # $\log p(\mathbf x_i) - \log q(\mathbf x_i)$ for each sample
     log_ratio = mvn_log_pdf(x, mean_p, cov_p) - mvn_log_pdf(x, mean_q, cov_q)
+    # the mean, and the standard error $s / \sqrt n$ with $s$ the sample standard deviation
     return float(log_ratio.mean()), float(log_ratio.std(ddof=1) / math.sqrt(n))

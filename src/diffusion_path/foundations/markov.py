@@ -45,51 +45,51 @@ __all__ = [
     "stationary_by_linear_solve",
 ]
 
-#: Tolerance on row sums and probability totals.
-
-
 # ----------------------------------------------------------------------------- simulation
 
 
 def simulate_chain(
     P: np.ndarray, x0: int | np.ndarray, n_steps: int, rng: np.random.Generator
 ) -> np.ndarray:
-    r"""Simulate a finite Markov chain: each step draws $X_{t+1}$ from the row $P_{X_t, \cdot}$.
+    r"""Paths of a finite Markov chain: each step draws $X_{t+1}$ from the row $P_{X_t, \cdot}$.
 
     $$\Pr(X_{t+1} = j \mid X_t = i) = P_{ij}$$
 
     A draw from row $i$ is inverse-CDF sampling on a finite set: with
     $u \sim \mathcal U(0, 1)$, $X_{t+1}$ is the first $j$ with $\sum_{k \le j} P_{ik} > u$.
+    Every chain draws its own $u$ at every step.
 
     Args:
         P: Transition matrix, shape ``(S, S)``: entries $\ge 0$, rows summing to 1.
-        x0: Starting state(s), an int or an array of ints in ``[0, S)`` (one per chain).
+        x0: Starting state(s), an int or an array of ints in ``[0, S)`` (one chain per entry).
         n_steps: Number of steps.
         rng: The source of randomness.
 
     Returns:
         The states, an int array of shape ``(n_steps + 1, *np.shape(x0))`` with
-        ``path[0] = x0``.
+        ``path[0] = x0``: row ``t`` holds every chain's state after ``t`` steps.
 
     Raises:
-        ValueError: if ``P`` is not a transition matrix, ``x0`` is not a valid state,
-            ``n_steps`` is not a positive int, or ``rng`` is not a Generator.
+        ValueError: if ``P`` is not a transition matrix, ``x0`` is not a valid state (or array
+            of them), ``n_steps`` is not a positive int, or ``rng`` is not a
+            ``numpy.random.Generator``.
 
     Examples:
         >>> P = np.array([[0.0, 1.0], [1.0, 0.0]])  # a chain that flips every step
         >>> simulate_chain(P, 0, 4, np.random.default_rng(0)).tolist()
         [0, 1, 0, 1, 0]
+        >>> simulate_chain(P, np.array([0, 1, 1]), 2, np.random.default_rng(0)).shape
+        (3, 3)
     """
     P = validation.transition_matrix(P)
-    S = P.shape[0]
-    x = np.asarray(x0)
-    if not np.issubdtype(x.dtype, np.integer) or np.any(x < 0) or np.any(x >= S):
-        raise ValueError(f"x0 must be integer states in [0, {S}), got {x0!r}")
+    x = validation.states(x0, P.shape[0], "x0")
     n_steps = validation.positive_int(n_steps, "n_steps")
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P3.1) — run the chains: each step draws every chain's next state from its row
-    # of P with one uniform number (the inverse-CDF method of Pre-Task 2). Keep the start in row 0.
+    # Exercise: eq. (P3.1) — run every chain n_steps steps: each step draws each chain's next state
+    # from its current state's row of P, with one uniform number from rng per chain
+    # (inverse-CDF sampling, as in Pre-Task 2). Row 0 of the result is the start. Guard the
+    # cumulative probabilities against round-off: a uniform just below 1 must find a state.
 
     # cumulative rows $C_{ij} = \sum_{k \le j} P_{ik}$; the last entry is set to exactly 1
     cumulative = np.cumsum(P, axis=1)
@@ -98,7 +98,7 @@ def simulate_chain(
     path[0] = x
     for t in range(1, n_steps + 1):
         u = rng.random(x.shape)
-        # $X_{t+1} = \min\{j : C_{X_t, j} > u\}$
+        # $X_{t+1} = \min\{j : C_{X_t, j} > u\}$: the number of entries $C_{X_t, j} \le u$
         x = np.sum(cumulative[x] <= u[..., None], axis=-1)
         path[t] = x
     return path
@@ -107,7 +107,7 @@ def simulate_chain(
 def evolve_distribution(P: np.ndarray, p0: np.ndarray, n_steps: int) -> np.ndarray:
     r"""The state distributions $\mathbf p_t = \mathbf p_0 P^t$ for $t = 0, \dots, n$.
 
-    $$\mathbf p_{t+1} = \mathbf p_t P$$
+    $$\mathbf p_{t+1} = \mathbf p_t P, \qquad (\mathbf p_t P)_j = \textstyle\sum_i p_{t,i} P_{ij}$$
 
     Args:
         P: Transition matrix, shape ``(S, S)``.
@@ -118,7 +118,8 @@ def evolve_distribution(P: np.ndarray, p0: np.ndarray, n_steps: int) -> np.ndarr
         An array of shape ``(n_steps + 1, S)`` whose row ``t`` is $\mathbf p_t$.
 
     Raises:
-        ValueError: if ``P`` is not a transition matrix or ``p0`` not a distribution.
+        ValueError: if ``P`` is not a transition matrix, ``p0`` is not a distribution on its
+            ``S`` states, or ``n_steps`` is not a positive int.
 
     Examples:
         >>> P = np.array([[0.9, 0.1], [0.5, 0.5]])
@@ -129,8 +130,8 @@ def evolve_distribution(P: np.ndarray, p0: np.ndarray, n_steps: int) -> np.ndarr
     p0 = validation.distribution(p0, "p0", P.shape[0])
     n_steps = validation.positive_int(n_steps, "n_steps")
 
-    # Exercise: eq. (P3.1) — push the distribution through P, n_steps times, keeping every step (p0
-    # in row 0).
+    # Exercise: eq. (P3.1) — push the distribution, a row vector, through P one step at a time,
+    # n_steps times, keeping every step; row 0 is p0 itself.
 
     out = np.empty((n_steps + 1, P.shape[0]))
     out[0] = p0
@@ -150,20 +151,23 @@ def stationary_by_iteration(
 
     $$\boldsymbol\pi = \lim_{t\to\infty} \mathbf p_0 P^t$$
 
-    The limit exists for an irreducible, aperiodic chain, whatever $\mathbf p_0$.
+    For an irreducible, aperiodic chain the limit is the same whatever $\mathbf p_0$; for a
+    reducible one it depends on where $\mathbf p_0$ puts its mass.
 
     Args:
         P: Transition matrix, shape ``(S, S)``.
         p0: Starting distribution; uniform when omitted.
-        tol: Stop when $\max_i |(\mathbf p P - \mathbf p)_i| <$ ``tol``.
+        tol: Stop after the first step that changes no entry by ``tol`` or more:
+            $\max_i |(\mathbf p P - \mathbf p)_i| <$ ``tol``.
         max_steps: Give up after this many steps.
 
     Returns:
-        $\boldsymbol\pi$, shape ``(S,)``.
+        $\boldsymbol\pi$, the last iterate scaled to sum to 1, shape ``(S,)``.
 
     Raises:
-        ValueError: if ``P`` is not a transition matrix, ``p0`` not a distribution, or the
-            iteration has not converged in ``max_steps`` (a periodic chain never does).
+        ValueError: if ``P`` is not a transition matrix, ``p0`` is not a distribution, ``tol``
+            is not a number > 0, ``max_steps`` is not a positive int, or the iteration has not
+            converged in ``max_steps`` steps (naming ``P``: a periodic chain never does).
 
     Examples:
         >>> P = np.array([[0.9, 0.1], [0.5, 0.5]])
@@ -173,17 +177,19 @@ def stationary_by_iteration(
     P = validation.transition_matrix(P)
     S = P.shape[0]
     p0 = np.full(S, 1.0 / S) if p0 is None else validation.distribution(p0, "p0", S)
-    tol = float(validation.positive(tol, "tol"))
+    tol = validation.positive_number(tol, "tol")
     max_steps = validation.positive_int(max_steps, "max_steps")
 
-    # Exercise: iterate the distribution through P until one step changes no entry by more than tol;
-    # if max_steps steps pass without that, raise a ValueError naming P.
+    # Exercise: eq. (P3.2), read as a fixed point — starting from p0, push the distribution through
+    # P until one step changes no entry by tol or more; return that last iterate, scaled to
+    # sum to 1. If max_steps steps pass without that, raise a ValueError naming P.
 
     p = p0
     for _ in range(max_steps):
         # $\mathbf p \leftarrow \mathbf p P$
         nxt = p @ P
         if np.max(np.abs(nxt - p)) < tol:
+            # $\boldsymbol\pi$, scaled to sum to exactly 1
             return nxt / nxt.sum()
         p = nxt
     raise ValueError(
@@ -195,15 +201,14 @@ def stationary_by_iteration(
 def stationary_by_eigenvector(P: np.ndarray) -> np.ndarray:
     r"""The stationary distribution as the left eigenvector of $P$ for the eigenvalue 1.
 
-    $$\boldsymbol\pi P = 1 \cdot \boldsymbol\pi \iff P^\top \boldsymbol\pi^\top = \boldsymbol\pi^\top$$
-
-    The eigenvector is scaled so that its entries sum to 1.
+    $$\boldsymbol\pi P = \boldsymbol\pi \iff P^\top \boldsymbol\pi^\top = \boldsymbol\pi^\top,
+    \qquad \textstyle\sum_i \pi_i = 1$$
 
     Args:
-        P: Transition matrix, shape ``(S, S)``.
+        P: Transition matrix, shape ``(S, S)``, with a unique stationary distribution.
 
     Returns:
-        $\boldsymbol\pi$, shape ``(S,)``.
+        $\boldsymbol\pi$, a float array of shape ``(S,)`` summing to 1.
 
     Raises:
         ValueError: if ``P`` is not a transition matrix.
@@ -215,7 +220,8 @@ def stationary_by_eigenvector(P: np.ndarray) -> np.ndarray:
     """
     P = validation.transition_matrix(P)
 
-    # Exercise: eq. (P3.2) — the left eigenvector of P for the eigenvalue 1, scaled to sum to 1.
+    # Exercise: eq. (P3.2) — the left eigenvector of P for the eigenvalue 1 (the eigenvalue nearest
+    # 1 numerically), as a real vector scaled to sum to 1.
 
     # right eigenvectors of $P^\top$ are left eigenvectors of $P$
     eigenvalues, eigenvectors = np.linalg.eig(P.T)
@@ -229,7 +235,8 @@ def stationary_by_eigenvector(P: np.ndarray) -> np.ndarray:
 def stationary_by_linear_solve(P: np.ndarray) -> np.ndarray:
     r"""The stationary distribution by solving $\boldsymbol\pi(P - I) = 0$ with $\sum_i \pi_i = 1$.
 
-    $$(P - I)^\top \boldsymbol\pi^\top = 0, \qquad \mathbf 1^\top \boldsymbol\pi^\top = 1$$
+    $$A\boldsymbol\pi^\top = \mathbf e_S, \qquad
+    A = (P - I)^\top \text{ with its last row set to } \mathbf 1^\top$$
 
     One of the $S$ balance equations is redundant (the rows of $P$ sum to 1), so it is
     replaced by the normalisation, leaving an $S \times S$ system with a unique solution
@@ -242,8 +249,8 @@ def stationary_by_linear_solve(P: np.ndarray) -> np.ndarray:
         $\boldsymbol\pi$, shape ``(S,)``.
 
     Raises:
-        ValueError: if ``P`` is not a transition matrix or the system is singular (the chain
-            has more than one stationary distribution).
+        ValueError: if ``P`` is not a transition matrix, or the system is singular (naming
+            ``P``: the chain has more than one stationary distribution).
 
     Examples:
         >>> P = np.array([[0.9, 0.1], [0.5, 0.5]])
@@ -253,9 +260,9 @@ def stationary_by_linear_solve(P: np.ndarray) -> np.ndarray:
     P = validation.transition_matrix(P)
     S = P.shape[0]
 
-    # Exercise: eq. (P3.3) — replace one balance equation by the normalisation and solve the linear
-    # system; a singular system means more than one stationary distribution (raise a ValueError
-    # naming P).
+    # Exercise: eq. (P3.3) — build the system of the balance equations, replace its last equation by
+    # the normalisation, and solve it; a singular system means more than one stationary
+    # distribution: raise a ValueError naming P.
 
     # $A = (P - I)^\top$: row $j$ says inflow to $j$ equals outflow from $j$
     A = (P - np.eye(S)).T
@@ -282,13 +289,14 @@ def is_reversible(P: np.ndarray, atol: float = 1e-10) -> bool:
 
     Args:
         P: Transition matrix, shape ``(S, S)``, with a unique stationary distribution.
-        atol: Tolerance on $|\pi_i P_{ij} - \pi_j P_{ji}|$.
+        atol: Tolerance on each $|\pi_i P_{ij} - \pi_j P_{ji}|$.
 
     Returns:
-        ``True`` when detailed balance holds.
+        ``True`` when every flow matches its flow back within ``atol``.
 
     Raises:
-        ValueError: if ``P`` is not a transition matrix.
+        ValueError: if ``P`` is not a transition matrix with a unique stationary distribution,
+            or ``atol`` is not a number > 0.
 
     Examples:
         >>> is_reversible(np.array([[0.9, 0.1], [0.5, 0.5]]))  # every 2-state chain is
@@ -300,10 +308,11 @@ def is_reversible(P: np.ndarray, atol: float = 1e-10) -> bool:
         False
     """
     P = validation.transition_matrix(P)
-    atol = float(validation.positive(atol, "atol"))
+    atol = validation.positive_number(atol, "atol")
 
-    # Exercise: eq. (P3.4) — detailed balance: compare the probability flow from every state i to
-    # every j with the flow back.
+    # Exercise: eq. (P3.4) — detailed balance: with the stationary law from your linear solve,
+    # compare the probability flow from every state i to every j with the flow back, up to
+    # the tolerance atol.
 
     pi = stationary_by_linear_solve(P)
     # flows $F_{ij} = \pi_i P_{ij}$; detailed balance is $F = F^\top$
@@ -314,11 +323,13 @@ def is_reversible(P: np.ndarray, atol: float = 1e-10) -> bool:
 def second_eigenvalue(P: np.ndarray) -> float:
     r"""The second-largest eigenvalue modulus $|\lambda_2|$ of $P$: the speed of convergence.
 
-    $$\lVert \mathbf p_t - \boldsymbol\pi \rVert = O(|\lambda_2|^t)$$
+    $$\lVert \mathbf p_t - \boldsymbol\pi \rVert = O(|\lambda_2|^t), \qquad
+    1 = |\lambda_1| \ge |\lambda_2| \ge \dots \ge |\lambda_S|$$
 
     The eigenvalue $\lambda_1 = 1$ belongs to $\boldsymbol\pi$; every other component of
     $\mathbf p_0$ decays at least as fast as $|\lambda_2|^t$. The *spectral gap*
-    $1 - |\lambda_2|$ is large for a fast-mixing chain.
+    $1 - |\lambda_2|$ is large for a fast-mixing chain. Eigenvalues may be negative or
+    complex: they are ranked by modulus.
 
     Args:
         P: Transition matrix, shape ``(S, S)`` with $S \ge 2$.
@@ -339,7 +350,8 @@ def second_eigenvalue(P: np.ndarray) -> float:
             f"P must have at least 2 states to have a second eigenvalue, got {P.shape}"
         )
 
-    # Exercise: eq. (P3.5) — the second largest modulus among the eigenvalues of P.
+    # Exercise: eq. (P3.5) — the second largest modulus among the eigenvalues of P (the largest is
+    # 1, the eigenvalue of the stationary law).
 
     # moduli of the eigenvalues, largest first: $1 = |\lambda_1| \ge |\lambda_2| \ge \dots$
     moduli = np.sort(np.abs(np.linalg.eigvals(P)))[::-1]
@@ -364,13 +376,16 @@ def random_walk(
         rng: The source of randomness.
         p: Probability $p \in (0, 1)$ of a step up.
         n_walks: Number of independent walks.
-        x0: Starting position.
+        x0: Starting position, an integer.
 
     Returns:
-        An int array of shape ``(n_steps + 1, n_walks)``, row 0 equal to ``x0``.
+        An int array of shape ``(n_steps + 1, n_walks)``: column ``k`` is walk ``k``, row ``t``
+        its position after ``t`` steps, row 0 equal to ``x0``.
 
     Raises:
-        ValueError: if ``p`` is outside $(0, 1)$ or a count is not a positive int.
+        ValueError: if ``n_steps`` or ``n_walks`` is not a positive int, ``rng`` is not a
+            ``numpy.random.Generator``, ``p`` is not a number in $(0, 1)$, or ``x0`` is not an
+            integer.
 
     Examples:
         >>> X = random_walk(100, np.random.default_rng(0), n_walks=20_000)
@@ -379,15 +394,13 @@ def random_walk(
     """
     n_steps = validation.positive_int(n_steps, "n_steps")
     rng = validation.generator(rng)
-    p = float(validation.as_float_array(p, "p"))
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must lie in (0, 1), got {p}")
+    p = validation.in_open_unit_interval(p, "p")
     n_walks = validation.positive_int(n_walks, "n_walks")
-    if isinstance(x0, bool) or not isinstance(x0, int | np.integer):
-        raise ValueError(f"x0 must be an integer, got {x0!r}")
+    x0 = validation.integer(x0, "x0")
 
-    # Exercise: eq. (P3.6) — n_walks walks of n_steps steps of +1 (probability p) or -1, starting at
-    # x0, with the start in row 0.
+    # Exercise: eq. (P3.6) — n_walks independent walks of n_steps steps each, every step +1 with
+    # probability p and -1 otherwise (one uniform number from rng per step and walk). Each row
+    # is x0 plus the steps taken so far; row 0 is x0.
 
     # $\xi_t = +1$ with probability $p$, else $-1$
     xi = np.where(rng.random((n_steps, n_walks)) < p, 1, -1)
@@ -404,7 +417,7 @@ def random_walk(
 def ar1_chain(
     x0: np.ndarray | float, beta: float | np.ndarray, n_steps: int, rng: np.random.Generator
 ) -> np.ndarray:
-    r"""Simulate the Gaussian AR(1) chain: DDPM's forward process (arXiv 2006.11239, eq. 2).
+    r"""Paths of the Gaussian AR(1) chain: DDPM's forward process (arXiv 2006.11239, eq. 2).
 
     $$x_t = \sqrt{1 - \beta_t}\, x_{t-1} + \sqrt{\beta_t}\, \varepsilon_t, \qquad
     \varepsilon_t \sim \mathcal N(0, 1)$$
@@ -425,8 +438,9 @@ def ar1_chain(
         Row ``t`` is $x_t$ after $t$ steps.
 
     Raises:
-        ValueError: if ``beta`` is outside $(0, 1)$ or a schedule of the wrong length,
-            ``n_steps`` is not a positive int, or ``rng`` is not a Generator.
+        ValueError: if ``x0`` is not finite, ``beta`` is outside $(0, 1)$ or a schedule of
+            another length than ``n_steps``, ``n_steps`` is not a positive int, or ``rng`` is
+            not a ``numpy.random.Generator``.
 
     Examples:
         >>> path = ar1_chain(np.full(50_000, 5.0), 0.1, 100, np.random.default_rng(0))
@@ -443,13 +457,14 @@ def ar1_chain(
         )
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P3.7) — run the chains n_steps steps: each keeps a share of the state and adds
-    # fresh Gaussian noise of that step's variance from rng. Keep the start in row 0.
+    # Exercise: eq. (P3.7) — run every chain n_steps steps with the variances in betas: each step
+    # keeps a share of the state and adds fresh standard normal noise from rng, for every
+    # chain, scaled to that step's variance. Row 0 of the result is x0.
 
     path = np.empty((n_steps + 1, *x0.shape))
     path[0] = x = x0
     for t in range(1, n_steps + 1):
-        # $\varepsilon_t \sim \mathcal N(0, 1)$
+        # $\varepsilon_t \sim \mathcal N(0, 1)$, one per chain
         eps = rng.standard_normal(x.shape)
         # $x_t = \sqrt{1-\beta_t}\, x_{t-1} + \sqrt{\beta_t}\, \varepsilon_t$
         x = math.sqrt(1.0 - betas[t - 1]) * x + math.sqrt(betas[t - 1]) * eps
@@ -473,14 +488,15 @@ def ar1_marginal(
         x0: Starting value(s).
         beta: One noise variance $\beta \in (0, 1)$, or a schedule $\beta_1, \dots, \beta_n$
             with $n \ge t$ (only the first ``t`` values are used).
-        t: Number of steps, ``t >= 0`` (here ``t`` counts steps: ``t = 0`` is $x_0$ itself).
+        t: Number of steps, ``t >= 0`` (``t`` counts steps: ``t = 0`` is $x_0$ itself).
 
     Returns:
-        ``(mean, variance)``: the mean $\sqrt{\bar\alpha_t}\,x_0$ (shape of ``x0``) and the
-        variance $1 - \bar\alpha_t$ (a float).
+        ``(mean, variance)``: the mean $\sqrt{\bar\alpha_t}\,x_0$, an array of the shape of
+        ``x0``, and the variance $1 - \bar\alpha_t$, a float.
 
     Raises:
-        ValueError: if ``beta`` is outside $(0, 1)$, ``t`` is negative or longer than the schedule.
+        ValueError: if ``x0`` is not finite, ``beta`` is outside $(0, 1)$, or ``t`` is not an
+            integer >= 0 or is longer than the schedule.
 
     Examples:
         >>> mean, var = ar1_marginal(2.0, 0.5, 2)  # abar = 0.25
@@ -489,12 +505,12 @@ def ar1_marginal(
     """
     x0 = validation.as_float_array(x0, "x0")
     beta = validation.variance_schedule(beta, "beta")
-    if isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 0:
-        raise ValueError(f"t must be an integer >= 0, got {t!r}")
+    t = validation.integer(t, "t", minimum=0)
     if beta.ndim == 1 and t > beta.size:
         raise ValueError(f"t must be at most the schedule length {beta.size}, got {t}")
 
-    # Exercise: eq. (P3.8) — the mean and the variance of x_t given x_0, in closed form.
+    # Exercise: eq. (P3.8) — the mean and the variance of x_t given x_0 in closed form, through the
+    # product of the first t factors 1 - beta (a constant beta, or the schedule's).
 
     # $\bar\alpha_t = \prod_{s=1}^t (1 - \beta_s)$
     alpha_bar = (1.0 - float(beta)) ** t if beta.ndim == 0 else float(np.prod(1.0 - beta[:t]))

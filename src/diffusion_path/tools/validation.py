@@ -368,6 +368,108 @@ def variance_schedule(beta: object, name: str = "beta") -> np.ndarray:
     return beta
 
 
+def positive_number(value: object, name: str) -> float:
+    """Return ``value`` as a finite Python float > 0 (a standard deviation, a tolerance).
+
+    Examples:
+        >>> positive_number(0.5, "sigma")
+        0.5
+        >>> positive_number(0.0, "sigma")
+        Traceback (most recent call last):
+        ValueError: sigma must be a number > 0, got 0.0
+    """
+    value = number(value, name)
+    if value <= 0.0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return value
+
+
+def integer(value: object, name: str, minimum: int | None = None) -> int:
+    """Return ``value`` as an ``int`` (no bools, no floats), at least ``minimum`` when given.
+
+    Examples:
+        >>> integer(-3, "x0")
+        -3
+        >>> integer(0.5, "x0")
+        Traceback (most recent call last):
+        ValueError: x0 must be an integer, got 0.5
+        >>> integer(-1, "t", minimum=0)
+        Traceback (most recent call last):
+        ValueError: t must be an integer >= 0, got -1
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def gaussian_parameters(
+    mean: object,
+    cov: object,
+    mean_name: str = "mean",
+    cov_name: str = "cov",
+    dim: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the mean vector and the symmetric positive-definite covariance of one Gaussian.
+
+    With ``dim``, the mean must have that length (to match another Gaussian's); the covariance
+    must always match the mean.
+
+    Raises:
+        ValueError: naming ``mean_name`` if the mean is not a finite vector (of length ``dim``),
+            or ``cov_name`` if the covariance is not a symmetric positive-definite matrix of
+            the mean's size.
+
+    Examples:
+        >>> mean, cov = gaussian_parameters([0.0, 1.0], [[1.0, 0.5], [0.5, 1.0]])
+        >>> mean.shape, cov.shape
+        ((2,), (2, 2))
+        >>> gaussian_parameters([0.0], [[1.0]], "mean_q", "cov_q", dim=2)
+        Traceback (most recent call last):
+        ValueError: mean_q must be a vector of length 2 to match the other Gaussian, got shape (1,)
+    """
+    mean = mean_vector(mean, mean_name)
+    if dim is not None and mean.shape != (dim,):
+        raise ValueError(
+            f"{mean_name} must be a vector of length {dim} to match the other Gaussian, "
+            f"got shape {mean.shape}"
+        )
+    return mean, covariance(cov, cov_name, dim=mean.shape[0])
+
+
+def points(x: object, dim: int, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a finite float array of points of shape ``(..., dim)``: one per last axis.
+
+    Examples:
+        >>> points([[0.0, 1.0], [2.0, 3.0]], 2).shape
+        (2, 2)
+        >>> points([0.0, 1.0, 2.0], 2)
+        Traceback (most recent call last):
+        ValueError: x must have shape (..., 2) to match the mean, got (3,)
+    """
+    x = as_float_array(x, name)
+    if x.ndim == 0 or x.shape[-1] != dim:
+        raise ValueError(f"{name} must have shape (..., {dim}) to match the mean, got {x.shape}")
+    return x
+
+
+def states(x0: object, n_states: int, name: str = "x0") -> np.ndarray:
+    """Return ``x0`` (an int or an array of ints) as an int64 array of states in ``[0, n_states)``.
+
+    Examples:
+        >>> states([0, 2], 3)
+        array([0, 2])
+        >>> states(3, 3)
+        Traceback (most recent call last):
+        ValueError: x0 must be integer states in [0, 3), got 3
+    """
+    array = np.asarray(x0)
+    if not np.issubdtype(array.dtype, np.integer) or np.any(array < 0) or np.any(array >= n_states):
+        raise ValueError(f"{name} must be integer states in [0, {n_states}), got {x0!r}")
+    return array.astype(np.int64)
+
+
 # ----------------------------------------------------------------------------- PyTorch tensors
 # The helpers below serve the tasks written in PyTorch (Pre-Task 4 on); they import torch lazily,
 # so that the NumPy tasks do not pay for it.
