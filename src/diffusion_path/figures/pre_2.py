@@ -1,7 +1,9 @@
 """Figures and tables of Pre-Task 2: sampling, from inverse-CDF to annealed importance sampling.
 
-Every figure starts from a fixed seed. The AIS table is recomputed at each site
-build from [`ais_runs`][diffusion_path.figures.pre_2.ais_runs] (about a second).
+Every figure starts from a fixed seed. A figure drawn with the task's own functions takes them
+as ``impl`` (the reference solution, or a learner's file with
+``diffusion-path figures pre-2 --impl DIR``). The AIS table is recomputed from the reference at
+each site build by [`ais_runs`][diffusion_path.figures.pre_2.ais_runs] (about a second).
 """
 
 from __future__ import annotations
@@ -11,26 +13,8 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from diffusion_path.foundations import sampling
 from diffusion_path.foundations.gaussians import gaussian_pdf, mvn_log_pdf, mvn_pdf, sample_mvn
-from diffusion_path.foundations.sampling import (
-    annealed_importance_sampling,
-    annealed_log_density,
-    box_muller,
-    effective_sample_size,
-    exponential_pdf,
-    importance_sampling,
-    langevin_dynamics,
-    laplace_pdf,
-    log_z_estimate,
-    metropolis_hastings,
-    rejection_sample,
-    sample_exponential,
-    sample_laplace,
-    sample_uniform,
-    sample_uniform_box,
-    uniform_box_pdf,
-    uniform_pdf,
-)
 from diffusion_path.tools.plotting import density_contour, histogram_with_pdf, new_figure
 
 # The 2-D two-mode target of the AIS experiment: f(x) = N(x; a, s^2 I) + N(x; -a, s^2 I)
@@ -65,7 +49,7 @@ def sample_prior(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- Parts 1-3
-def _families(sd: float) -> list[tuple[str, np.ndarray, object]]:
+def _families(impl, sd: float) -> list[tuple[str, np.ndarray, object]]:
     """Samples and densities of the four families, each with standard deviation ``sd``."""
     rng = np.random.default_rng(0)
     n = 20_000
@@ -74,41 +58,41 @@ def _families(sd: float) -> list[tuple[str, np.ndarray, object]]:
     return [
         (
             rf"Uniform$(-{half:.2g}, {half:.2g})$",
-            sample_uniform(-half, half, n, rng),
-            lambda x: uniform_pdf(x, -half, half),
+            impl.sample_uniform(-half, half, n, rng),
+            lambda x: impl.uniform_pdf(x, -half, half),
         ),
         (
             rf"Gaussian $\mathcal{{N}}(0, {sd:g}^2)$",
-            sd * box_muller(n, rng),
+            sd * impl.box_muller(n, rng),
             lambda x: gaussian_pdf(x, 0.0, sd),
         ),
         (
             rf"Exponential, rate ${1 / sd:g}$",
-            sample_exponential(1 / sd, n, rng),
-            lambda x: exponential_pdf(x, 1 / sd),
+            impl.sample_exponential(1 / sd, n, rng),
+            lambda x: impl.exponential_pdf(x, 1 / sd),
         ),
         (
             rf"Laplace$(0, {b:.2g})$",
-            sample_laplace(0.0, b, n, rng),
-            lambda x: laplace_pdf(x, 0.0, b),
+            impl.sample_laplace(0.0, b, n, rng),
+            lambda x: impl.laplace_pdf(x, 0.0, b),
         ),
     ]
 
 
-def histograms() -> Figure:
+def histograms(impl) -> Figure:
     """Part 1: samples of the four families against the densities that generated them."""
     figure, axes = new_figure(1, 4, size=3.0)
-    for ax, (title, x, pdf) in zip(axes, _families(1.0), strict=True):
+    for ax, (title, x, pdf) in zip(axes, _families(impl, 1.0), strict=True):
         histogram_with_pdf(ax, x, pdf, bins=60)
         ax.set(title=title, xlabel="x")
     axes[0].set_ylabel("density")
     return figure
 
 
-def parameters() -> Figure:
+def parameters(impl) -> Figure:
     """Part 1 and Part 2: each family with a small and a large spread (standard deviation 0.5 and 2)."""
     figure, axes = new_figure(1, 4, size=3.0)
-    small, large = _families(0.5), _families(2.0)
+    small, large = _families(impl, 0.5), _families(impl, 2.0)
     names = ("Uniform", "Gaussian", "Exponential", "Laplace")
     for ax, name, (_, x_small, p_small), (_, x_large, p_large) in zip(
         axes, names, small, large, strict=True
@@ -121,15 +105,15 @@ def parameters() -> Figure:
     return figure
 
 
-def all_in_one() -> Figure:
+def all_in_one(impl) -> Figure:
     """Part 2: the four densities on one graph, all with variance 1, and their log-densities."""
     figure, axes = new_figure(1, 2, size=4.6)
     x = np.linspace(-5, 5, 1001)
     curves = [
-        ("Uniform", uniform_pdf(x, -math.sqrt(3), math.sqrt(3))),
+        ("Uniform", impl.uniform_pdf(x, -math.sqrt(3), math.sqrt(3))),
         ("Gaussian", gaussian_pdf(x, 0.0, 1.0)),
-        ("Exponential (mean 1)", exponential_pdf(x, 1.0)),
-        ("Laplace", laplace_pdf(x, 0.0, 1 / math.sqrt(2))),
+        ("Exponential (mean 1)", impl.exponential_pdf(x, 1.0)),
+        ("Laplace", impl.laplace_pdf(x, 0.0, 1 / math.sqrt(2))),
     ]
     for label, p in curves:
         axes[0].plot(x, p, lw=2, label=label)
@@ -141,7 +125,7 @@ def all_in_one() -> Figure:
     return figure
 
 
-def inverse_cdf() -> Figure:
+def inverse_cdf(impl) -> Figure:
     """Inverse-CDF sampling: uniform heights u are mapped through F^{-1} to exponential samples."""
     figure, axes = new_figure(1, 2, size=4.3)
     x = np.linspace(0, 5, 400)
@@ -155,7 +139,7 @@ def inverse_cdf() -> Figure:
     axes[0].set(title=r"$x = F^{-1}(u)$: from the $u$-axis down to $x$", xlabel="x", ylabel="u")
     axes[0].legend(loc="lower right")
     rng = np.random.default_rng(1)
-    histogram_with_pdf(axes[1], sample_exponential(1.0, 20_000, rng), exponential_pdf, 80)
+    histogram_with_pdf(axes[1], impl.sample_exponential(1.0, 20_000, rng), impl.exponential_pdf, 80)
     axes[1].set(title="20 000 samples of Exp(1) from uniforms", xlabel="x", xlim=(0, 6))
     return figure
 
@@ -180,7 +164,7 @@ def box_muller_map() -> Figure:
     return figure
 
 
-def scatter_contour_2d() -> Figure:
+def scatter_contour_2d(impl) -> Figure:
     """Part 3: 2-D Gaussian and 2-D uniform samples with contours of their densities."""
     figure, axes = new_figure(1, 2, size=4.3)
     rng = np.random.default_rng(3)
@@ -191,10 +175,10 @@ def scatter_contour_2d() -> Figure:
     density_contour(axes[0], lambda g: mvn_pdf(g, mean, cov), *lim, colors="k", linewidths=1)
     axes[0].set_title("Gaussian: elliptical contours")
     low, high = np.array([-2.0, -1.0]), np.array([2.0, 1.5])
-    y = sample_uniform_box(low, high, 2000, rng)
+    y = impl.sample_uniform_box(low, high, 2000, rng)
     density_contour(
         axes[1],
-        lambda g: uniform_box_pdf(g, low, high),
+        lambda g: impl.uniform_box_pdf(g, low, high),
         (-3, 3),
         (-2.5, 2.5),
         3,
@@ -218,7 +202,7 @@ def _bimodal_z() -> float:
     return math.sqrt(2 * math.pi) * (0.6 + 0.6 * 0.8)
 
 
-def rejection() -> Figure:
+def rejection(impl) -> Figure:
     """Rejection sampling: points under f are kept, points between f and M q are thrown away."""
     rng = np.random.default_rng(4)
     q_sd = 2.5
@@ -236,7 +220,7 @@ def rejection() -> Figure:
     axes[0].scatter(x[~keep], height[~keep], s=3, color="C7", alpha=0.5, label="rejected")
     axes[0].set(title=f"accepted {keep.mean():.0%} of proposals", xlabel="x", xlim=(-7, 7))
     axes[0].legend(fontsize=8)
-    samples, rate = rejection_sample(
+    samples, rate = impl.rejection_sample(
         _bimodal_log_f, lambda m, r: q_sd * r.standard_normal(m), log_q, log_M, 20_000, rng
     )
     histogram_with_pdf(axes[1], samples, lambda s: np.exp(_bimodal_log_f(s)) / _bimodal_z(), 80)
@@ -244,7 +228,7 @@ def rejection() -> Figure:
     return figure
 
 
-def importance() -> Figure:
+def importance(impl) -> Figure:
     """Importance sampling: the spread of the weights, and the ESS, depend on the proposal's width."""
     rng = np.random.default_rng(5)
     target = lambda x: -0.5 * ((x - 1.0) / 0.5) ** 2  # noqa: E731
@@ -253,14 +237,14 @@ def importance() -> Figure:
     ess = []
     figure, axes = new_figure(1, 2, size=4.4)
     for width in widths:
-        x, log_w = importance_sampling(
+        x, log_w = impl.importance_sampling(
             target,
             lambda m, r, s=width: 1.0 + s * r.standard_normal(m),
             lambda y, s=width: np.log(gaussian_pdf(y, 1.0, s)),
             n,
             rng,
         )
-        ess.append(effective_sample_size(log_w))
+        ess.append(impl.effective_sample_size(log_w))
         if width in (0.3, 2.0):
             order = np.argsort(x)
             axes[0].plot(x[order], np.exp(log_w[order]), label=f"proposal sd {width:g}")
@@ -273,16 +257,16 @@ def importance() -> Figure:
     return figure
 
 
-def mcmc() -> Figure:
+def mcmc(impl) -> Figure:
     """Metropolis–Hastings and Langevin dynamics on a two-bump target: traces and histograms."""
     rng = np.random.default_rng(6)
     figure, axes = new_figure(1, 3, size=3.6)
-    path, rate = metropolis_hastings(_bimodal_log_f, np.array([-4.0]), 3000, 1.5, rng)
+    path, rate = impl.metropolis_hastings(_bimodal_log_f, np.array([-4.0]), 3000, 1.5, rng)
     axes[0].plot(path[:, 0], lw=0.6)
     axes[0].set(
         title=f"one Metropolis–Hastings chain (accept {rate:.0%})", xlabel="step", ylabel="x"
     )
-    chains, _ = metropolis_hastings(_bimodal_log_f, rng.normal(0, 3, 5000), 200, 1.5, rng)
+    chains, _ = impl.metropolis_hastings(_bimodal_log_f, rng.normal(0, 3, 5000), 200, 1.5, rng)
     pdf = lambda s: np.exp(_bimodal_log_f(s)) / _bimodal_z()  # noqa: E731
     histogram_with_pdf(axes[1], chains[-1], pdf, 70, "5000 chains, step 200")
     axes[1].set(title="MH: final states vs p(x)", xlabel="x")
@@ -294,13 +278,13 @@ def mcmc() -> Figure:
         r = 1 / (1 + np.exp(b - a))
         return r * (-(x + 1.5) / 0.36) + (1 - r) * (-(x - 1.5) / 0.64)
 
-    lang = langevin_dynamics(score, rng.normal(0, 3, 5000), 500, 0.01, rng)
+    lang = impl.langevin_dynamics(score, rng.normal(0, 3, 5000), 500, 0.01, rng)
     histogram_with_pdf(axes[2], lang[-1], pdf, 70, "Langevin, 500 steps")
     axes[2].set(title=r"Langevin: only $\nabla_x \log p$ is used", xlabel="x")
     return figure
 
 
-def langevin_2d() -> Figure:
+def langevin_2d(impl) -> Figure:
     """Langevin trajectories following the score of the 2-D two-mode target into its modes."""
     rng = np.random.default_rng(7)
 
@@ -310,7 +294,7 @@ def langevin_2d() -> Figure:
         r = (1 / (1 + np.exp(w2 - w1)))[:, None]
         return (r * (MODE - x) + (1 - r) * (-MODE - x)) / MODE_SD**2
 
-    path = langevin_dynamics(score, rng.uniform(-4, 4, (12, 2)), 200, 0.005, rng)
+    path = impl.langevin_dynamics(score, rng.uniform(-4, 4, (12, 2)), 200, 0.005, rng)
     figure, (ax,) = new_figure(1, 1, size=4.8)
     density_contour(ax, lambda g: np.exp(two_mode_log_target(g)), (-4.5, 4.5), (-4.5, 4.5), 8)
     for k in range(path.shape[1]):
@@ -321,11 +305,14 @@ def langevin_2d() -> Figure:
 
 
 # ----------------------------------------------------------------------------- AIS
-def ais_runs(temperatures: tuple[int, ...] = TEMPERATURES, n: int = AIS_PARTICLES) -> list[dict]:
+def ais_runs(
+    temperatures: tuple[int, ...] = TEMPERATURES, n: int = AIS_PARTICLES, impl=sampling
+) -> list[dict]:
     """AIS on the 2-D two-mode target from a N(0, 3^2 I) prior, for each number of temperatures K.
 
-    Each run uses the linear schedule ``np.linspace(0, 1, K + 1)``, one Metropolis–Hastings
-    step per temperature and ``n`` particles; ``K = 1`` is plain importance sampling.
+    Each run uses the linear schedule ``np.linspace(0, 1, K + 1)`` of inverse temperatures, one
+    Metropolis–Hastings step per temperature and ``n`` particles; ``K = 1`` is plain importance
+    sampling. The runs use ``impl``'s functions (by default the reference solution's).
 
     Returns:
         One dict per K: ``K``, ``log_z``, ``se``, ``truth``, ``error``, ``mean_log_w``, ``ess``.
@@ -333,17 +320,17 @@ def ais_runs(temperatures: tuple[int, ...] = TEMPERATURES, n: int = AIS_PARTICLE
     truth = two_mode_log_z()
     rows = []
     for K in temperatures:
-        _, log_w = annealed_importance_sampling(
+        _, log_w = impl.annealed_importance_sampling(
             two_mode_log_target,
             prior_log_pdf,
             sample_prior,
             np.linspace(0.0, 1.0, K + 1),
             n,
             np.random.default_rng(K),
-            n_mcmc=1,
-            step_size=0.5,
+            1,
+            0.5,
         )
-        log_z, se = log_z_estimate(log_w)
+        log_z, se = impl.log_z_estimate(log_w)
         rows.append(
             {
                 "K": K,
@@ -352,14 +339,14 @@ def ais_runs(temperatures: tuple[int, ...] = TEMPERATURES, n: int = AIS_PARTICLE
                 "truth": truth,
                 "error": log_z - truth,
                 "mean_log_w": float(np.mean(log_w)),
-                "ess": effective_sample_size(log_w),
+                "ess": impl.effective_sample_size(log_w),
             }
         )
     return rows
 
 
 def ais_table() -> str:
-    """Markdown table: temperatures K -> estimate of log Z, its error, mean log w and ESS."""
+    """Markdown table: temperatures K -> estimate of log Z, its error, mean log w and ESS (the reference)."""
     rows = ais_runs()
     lines = [
         f"| temperatures K | estimate of log Z (exact {rows[0]['truth']:.4f}) | standard error "
@@ -374,20 +361,20 @@ def ais_table() -> str:
     return "\n".join(lines)
 
 
-def ais() -> Figure:
+def ais(impl) -> Figure:
     """AIS: the geometric path from the prior to the two-mode target, and the particles at the end."""
     figure, axes = new_figure(1, 4, size=3.2)
     lim = (-6.0, 6.0), (-6.0, 6.0)
-    for ax, beta in zip(axes[:3], (0.0, 0.05, 1.0), strict=True):
+    for ax, gamma in zip(axes[:3], (0.0, 0.05, 1.0), strict=True):
 
-        def density(g, b=beta):
+        def density(g, gamma=gamma):
             flat = g.reshape(-1, 2)
-            log_f = annealed_log_density(flat, two_mode_log_target, prior_log_pdf, b)
+            log_f = impl.annealed_log_density(flat, two_mode_log_target, prior_log_pdf, gamma)
             return np.exp(log_f).reshape(g.shape[:-1])
 
         density_contour(ax, density, *lim, 12, filled=True, cmap="viridis")
-        ax.set_title(rf"$f_\beta$ with $\beta = {beta:g}$")
-    x, log_w = annealed_importance_sampling(
+        ax.set_title(rf"$f_\gamma$ with $\gamma = {gamma:g}$")
+    x, log_w = impl.annealed_importance_sampling(
         two_mode_log_target,
         prior_log_pdf,
         sample_prior,
@@ -398,13 +385,13 @@ def ais() -> Figure:
     w = np.exp(log_w - log_w.max())
     axes[3].scatter(x[:, 0], x[:, 1], s=4 + 40 * w / w.max(), alpha=0.5)
     axes[3].set(xlim=lim[0], ylim=lim[1], aspect="equal")
-    axes[3].set_title(f"particles at β = 1 (ESS {effective_sample_size(log_w):.0f} of 600)")
+    axes[3].set_title(f"particles at γ = 1 (ESS {impl.effective_sample_size(log_w):.0f} of 600)")
     return figure
 
 
-def ais_convergence() -> Figure:
+def ais_convergence(impl) -> Figure:
     """AIS: the log Z estimate with ± 2 s.e., the lower bound mean log w, and the ESS against K."""
-    rows = ais_runs()
+    rows = ais_runs(impl=impl)
     K = np.array([row["K"] for row in rows])
     figure, axes = new_figure(1, 2, size=4.4)
     axes[0].axhline(rows[0]["truth"], color="k", lw=1.5, label="exact log Z")

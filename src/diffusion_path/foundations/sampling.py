@@ -12,17 +12,20 @@ of another distribution. The methods come in the order a diffusion model needs t
    size says how many of the weighted samples really count.
 5. **Markov chain Monte Carlo.** Metropolis–Hastings and Langevin dynamics build a
    chain whose stationary law is the target. Langevin dynamics moves along the
-   *score* $\nabla_x \log p(x)$: the quantity a diffusion model learns.
+   *score* $\nabla_x \log p(x)$, the quantity a diffusion model learns, with a step
+   size written $\tau$ ($\varepsilon$ is the Gaussian noise everywhere in this course).
 6. **Annealed importance sampling** (Neal, arXiv physics/9803008). Importance sampling
    through a path of distributions from an easy prior to the target, with MCMC moves
    at each step: a Markov chain from noise to data whose weights estimate $\log Z$.
 
-The AIS convention used here: an increasing schedule
-$0 = \beta_0 \le \beta_1 \le \dots \le \beta_K = 1$ and intermediate densities
-$\log f_{\beta}(x) = \beta \log f(x) + (1 - \beta) \log p_0(x)$, from the prior
-$p_0$ at $\beta = 0$ to the target $f$ at $\beta = 1$. Neal writes the same path
-as $f_j = f_0^{\beta_j} f_n^{1 - \beta_j}$ with $f_0$ the target, $f_n$ the prior and
-$1 = \beta_0 > \dots > \beta_n = 0$: his $\beta_j$ is our ``betas[K - j]``.
+The AIS convention used here: an increasing schedule of *inverse temperatures*
+$0 = \gamma_0 \le \gamma_1 \le \dots \le \gamma_K = 1$ (``inverse_temperatures``) and
+intermediate densities $\log f_{\gamma}(x) = \gamma \log f(x) + (1 - \gamma) \log p_0(x)$,
+from the prior $p_0$ at $\gamma = 0$ to the target $f$ at $\gamma = 1$. We write
+$\gamma$ because $\beta_t$ is the noise variance of the diffusion process in the core
+tasks. Neal writes the same path with $\beta_j$, as $f_j = f_0^{\beta_j} f_n^{1 - \beta_j}$
+with $f_0$ the target and $f_n$ the prior, and his index runs the other way,
+$1 = \beta_0 > \dots > \beta_n = 0$: his $\beta_j$ is our $\gamma_{K - j}$.
 
 All functions use NumPy; randomness comes from an explicit ``numpy.random.Generator``.
 """
@@ -79,19 +82,19 @@ def uniform_pdf(x: np.ndarray | float, a: float = 0.0, b: float = 1.0) -> np.nda
         The density, an array of the same shape as ``x``.
 
     Raises:
-        ValueError: if ``b <= a``.
+        ValueError: if ``x`` has NaN or infinite entries, ``a`` or ``b`` is not a finite
+            number, or ``b <= a``.
 
     Examples:
         >>> uniform_pdf([-1.0, 0.5, 3.0], a=0.0, b=2.0)
         array([0. , 0.5, 0. ])
     """
     x = validation.as_float_array(x, "x")
-    a = float(validation.as_float_array(a, "a"))
-    b = float(validation.as_float_array(b, "b"))
-    if b <= a:
-        raise ValueError(f"b must be > a, got a={a}, b={b}")
+    a, b = validation.interval(a, b)
 
-    # Exercise: the density: constant on [a, b], zero outside.
+    # Exercise: the density of the uniform law on [a, b] (the law eq. P2.1 stretches standard
+    # uniforms onto): one over the interval's length inside it, ends included, and zero
+    # outside.
 
     # $p(x) = 1 / (b - a)$ inside $[a, b]$, zero outside
     return np.where((x >= a) & (x <= b), 1.0 / (b - a), 0.0)
@@ -114,22 +117,21 @@ def sample_uniform(
         An array of shape ``size``.
 
     Raises:
-        ValueError: if ``b <= a``, ``size`` is not a positive int or tuple of them, or
-            ``rng`` is not a ``numpy.random.Generator``.
+        ValueError: if ``a`` or ``b`` is not a finite number, ``b <= a``, ``size`` is not a
+            positive int or tuple of them, or ``rng`` is not a ``numpy.random.Generator``.
 
     Examples:
         >>> x = sample_uniform(-1.0, 3.0, 100_000, np.random.default_rng(0))
         >>> round(float(x.mean()), 1), round(float(x.var()), 1)  # (a + b) / 2, (b - a)^2 / 12
         (1.0, 1.3)
     """
-    a = float(validation.as_float_array(a, "a"))
-    b = float(validation.as_float_array(b, "b"))
-    if b <= a:
-        raise ValueError(f"b must be > a, got a={a}, b={b}")
+    a, b = validation.interval(a, b)
     size = validation.size_shape(size)
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.1) — turn uniform numbers from rng into uniforms on [a, b].
+    # Exercise: eq. (P2.1) with the inverse CDF of the uniform law on [a, b] — standard uniform
+    # numbers from rng, of the requested shape, stretched to the interval's length and
+    # shifted to start at a.
 
     # $u \sim \mathcal U(0, 1)$
     u = rng.random(size)
@@ -150,7 +152,8 @@ def exponential_pdf(x: np.ndarray | float, rate: float = 1.0) -> np.ndarray:
         The density, an array of the same shape as ``x``.
 
     Raises:
-        ValueError: if ``rate <= 0``.
+        ValueError: if ``x`` has NaN or infinite entries, or ``rate`` is not a finite
+            number > 0.
 
     Examples:
         >>> exponential_pdf([-1.0, 0.0, 1.0], rate=2.0).round(4)  # 2 e^{-2} = 0.2707
@@ -159,7 +162,8 @@ def exponential_pdf(x: np.ndarray | float, rate: float = 1.0) -> np.ndarray:
     x = validation.as_float_array(x, "x")
     rate = float(validation.positive(rate, "rate"))
 
-    # Exercise: eq. (P2.2), left — the density, zero for negative x.
+    # Exercise: eq. (P2.2), left — the density at every x: the rate times a decaying exponential for
+    # x >= 0, and zero for negative x (without overflow there).
 
     # $p(x) = \lambda e^{-\lambda x}$ for $x \ge 0$
     return np.where(x >= 0, rate * np.exp(-rate * np.maximum(x, 0.0)), 0.0)
@@ -181,8 +185,8 @@ def sample_exponential(
         An array of shape ``size`` with non-negative entries.
 
     Raises:
-        ValueError: if ``rate <= 0``, ``size`` is not a positive int or tuple of them, or
-            ``rng`` is not a ``numpy.random.Generator``.
+        ValueError: if ``rate`` is not a finite number > 0, ``size`` is not a positive int
+            or tuple of them, or ``rng`` is not a ``numpy.random.Generator``.
 
     Examples:
         >>> x = sample_exponential(2.0, 100_000, np.random.default_rng(0))
@@ -193,8 +197,9 @@ def sample_exponential(
     size = validation.size_shape(size)
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.2), right — inverse-CDF sampling: uniform numbers from rng through the
-    # inverse of the exponential CDF.
+    # Exercise: eq. (P2.2), right — inverse-CDF sampling (P2.1): standard uniform numbers from rng,
+    # of the requested shape, through the inverse of the exponential CDF (the samples are >= 0
+    # and their mean is one over the rate).
 
     # $u \sim \mathcal U(0, 1)$; rng.random() lies in [0, 1), so $1 - u > 0$
     u = rng.random(size)
@@ -216,7 +221,8 @@ def laplace_pdf(x: np.ndarray | float, mu: float = 0.0, b: float = 1.0) -> np.nd
         The density, an array of the same shape as ``x``.
 
     Raises:
-        ValueError: if ``b <= 0``.
+        ValueError: if ``x`` has NaN or infinite entries, ``mu`` is not finite, or ``b`` is
+            not a finite number > 0.
 
     Examples:
         >>> laplace_pdf([0.0, 1.0], mu=0.0, b=0.5).round(4)  # e^{-2} = 0.1353
@@ -226,7 +232,8 @@ def laplace_pdf(x: np.ndarray | float, mu: float = 0.0, b: float = 1.0) -> np.nd
     mu = float(validation.as_float_array(mu, "mu"))
     b = float(validation.positive(b, "b"))
 
-    # Exercise: eq. (P2.3), left — the density.
+    # Exercise: eq. (P2.3), left — the density at every x: an exponential decay in the distance to
+    # mu, in units of b, normalised over both sides.
 
     # $p(x) = e^{-|x - \mu| / b} / (2b)$
     return np.exp(-np.abs(x - mu) / b) / (2.0 * b)
@@ -252,8 +259,8 @@ def sample_laplace(
         An array of shape ``size``.
 
     Raises:
-        ValueError: if ``b <= 0``, ``size`` is not a positive int or tuple of them, or
-            ``rng`` is not a ``numpy.random.Generator``.
+        ValueError: if ``mu`` is not finite, ``b`` is not a finite number > 0, ``size`` is
+            not a positive int or tuple of them, or ``rng`` is not a ``numpy.random.Generator``.
 
     Examples:
         >>> x = sample_laplace(1.0, 2.0, 200_000, np.random.default_rng(0))
@@ -265,7 +272,9 @@ def sample_laplace(
     size = validation.size_shape(size)
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.3), right — inverse-CDF sampling with a uniform number centred on zero.
+    # Exercise: eq. (P2.3), right — inverse-CDF sampling (P2.1) with uniform numbers from rng
+    # centred on zero, of the requested shape: the sign of each picks the side of mu, its size
+    # how far out.
 
     # $u \sim \mathcal U(-\frac12, \frac12)$
     u = rng.random(size) - 0.5
@@ -303,8 +312,10 @@ def box_muller(size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndar
     size = validation.size_shape(size)
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.4) — enough pairs of uniforms from rng for the requested number of normals;
-    # turn each pair into a radius and an angle, and those into two independent normals.
+    # Exercise: eq. (P2.4) — enough pairs of uniforms from rng for the requested number of normals
+    # (an odd count needs one more pair); turn each pair into a radius (the first uniform must
+    # never be 0) and an angle (a full turn), and those into two independent normals; return
+    # exactly the requested shape.
 
     # one pair $(u_1, u_2)$ gives two normals
     n = math.prod(size)
@@ -337,7 +348,9 @@ def uniform_box_pdf(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndar
         The density, an array of shape ``x.shape[:-1]``.
 
     Raises:
-        ValueError: if ``high <= low`` in some coordinate or the shapes disagree.
+        ValueError: if ``low`` or ``high`` is not a finite vector, their shapes disagree,
+            ``high <= low`` in some coordinate, or ``x`` is not finite with a last axis of
+            size ``d``.
 
     Examples:
         >>> uniform_box_pdf(np.array([[0.5, 0.5], [3.0, 0.0]]), [0.0, 0.0], [2.0, 1.0])
@@ -348,8 +361,8 @@ def uniform_box_pdf(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndar
     if x.ndim == 0 or x.shape[-1] != low.shape[0]:
         raise ValueError(f"x must have shape (..., {low.shape[0]}) to match low, got {x.shape}")
 
-    # Exercise: the density: one over the box's volume inside the box, zero outside (on the last
-    # axis of x).
+    # Exercise: the density: one over the box's volume at points inside the box (every coordinate of
+    # the last axis of x within its bounds, ends included), zero outside.
 
     inside = np.all((x >= low) & (x <= high), axis=-1)
     # $p = 1 / \prod_i (h_i - \ell_i)$ inside the box
@@ -374,8 +387,9 @@ def sample_uniform_box(
         An array of shape ``(n, d)``.
 
     Raises:
-        ValueError: if ``high <= low`` in some coordinate, the shapes disagree, ``n`` is
-            not a positive int, or ``rng`` is not a ``numpy.random.Generator``.
+        ValueError: if ``low`` or ``high`` is not a finite vector, their shapes disagree,
+            ``high <= low`` in some coordinate, ``n`` is not a positive int, or ``rng`` is
+            not a ``numpy.random.Generator``.
 
     Examples:
         >>> x = sample_uniform_box([0.0, -1.0], [2.0, 1.0], 100_000, np.random.default_rng(0))
@@ -386,8 +400,9 @@ def sample_uniform_box(
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
 
-    # Exercise: n points uniform in the box: uniform numbers from rng, scaled and shifted per
-    # coordinate.
+    # Exercise: eq. (P2.1) in each coordinate — n points uniform in the box: independent standard
+    # uniform numbers from rng, one per point and coordinate, stretched and shifted coordinate
+    # by coordinate.
 
     # $\mathbf u \sim \mathcal U(0, 1)^d$, one row per point
     u = rng.random((n, low.shape[0]))
@@ -408,9 +423,12 @@ def rejection_sample(
 ) -> tuple[np.ndarray, float]:
     r"""Rejection sampling from an unnormalised density $f$ with an envelope $M q \ge f$.
 
-    Propose $x \sim q$ and $u \sim \mathcal U(0, 1)$; accept $x$ when
-    $u \le f(x) / (M q(x))$. Accepted points follow $p = f / Z$ exactly, and the
-    acceptance rate is $Z / M$.
+    Propose $x \sim q$ and $u \sim \mathcal U(0, 1)$, and
+
+    $$\text{accept } x \text{ if } u \le \frac{f(x)}{M q(x)}, \qquad
+    \Pr(\text{accept}) = \frac{Z}{M}.$$
+
+    Accepted points follow $p = f / Z$ exactly.
 
     Args:
         log_f: Log of the unnormalised target, $x$ of shape ``(m, ...)`` to shape ``(m,)``.
@@ -425,9 +443,11 @@ def rejection_sample(
         proposals that were accepted.
 
     Raises:
-        ValueError: if a proposal shows $f(x) > M q(x)$ (``log_M`` is too small, so the
-            samples would be wrong), if nothing is accepted in a million proposals
-            (``log_M`` far too large), or on bad ``n`` or ``rng``.
+        ValueError: if ``log_M`` is not finite; if a proposal shows $f(x) > M q(x)$
+            (``log_M`` is too small, so the samples would be wrong); if nothing is accepted
+            in a million proposals (``log_M`` far too large); if ``log_f`` or ``log_q``
+            returns the wrong shape, NaN or ``+inf``; if ``n`` is not a positive int; or if
+            ``rng`` is not a ``numpy.random.Generator``.
 
     Examples:
         >>> # the half-normal f(x) = exp(-x^2/2) on x >= 0 under the envelope M * Exp(1)
@@ -438,13 +458,15 @@ def rejection_sample(
         >>> round(rate, 2)  # Z / M = sqrt(pi / 2) / e^{0.5}
         0.76
     """
-    log_M = float(validation.as_float_array(log_M, "log_M"))
+    log_M = validation.number(log_M, "log_M")
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.5) — propose from q in batches, accept each proposal with probability f / (M
-    # q) (in logs), until n are accepted; return them and the acceptance rate. An envelope that
-    # fails to cover f is a ValueError naming log_M.
+    # Exercise: eq. (P2.5) — propose from q with rng in batches until n proposals are accepted:
+    # accept each with probability f / (M q), compared in logs with a fresh uniform per
+    # proposal. Return the first n accepted and the fraction of all proposals accepted. A
+    # proposal with f > M q means the envelope does not cover f: raise a ValueError naming
+    # log_M.
 
     accepted: list[np.ndarray] = []
     count, proposed = 0, 0
@@ -491,7 +513,7 @@ def log_mean_exp(log_w: np.ndarray) -> float:
 
     Raises:
         ValueError: if ``log_w`` is not a non-empty 1-D array, contains NaN or ``+inf``,
-            or is ``-inf`` everywhere.
+            or is ``-inf`` everywhere (every weight zero).
 
     Examples:
         >>> round(log_mean_exp(np.array([1000.0, 1000.0 + np.log(3.0)])), 6)  # 1000 + log 2
@@ -499,8 +521,8 @@ def log_mean_exp(log_w: np.ndarray) -> float:
     """
     log_w = validation.log_weights(log_w)
 
-    # Exercise: the log of the mean of the weights, computed stably from log-weights (factor out the
-    # largest).
+    # Exercise: log-mean-exp (under eq. P2.6) — the log of the mean weight, computed from the
+    # log-weights without overflow: factor out the largest weight first. A mean, not a sum.
 
     # $m = \max_i \log w_i$
     m = float(np.max(log_w))
@@ -523,7 +545,8 @@ def effective_sample_size(log_w: np.ndarray) -> float:
         The effective sample size, a float in $[1, n]$.
 
     Raises:
-        ValueError: as [`log_mean_exp`][diffusion_path.foundations.sampling.log_mean_exp].
+        ValueError: if ``log_w`` is not a non-empty 1-D array, contains NaN or ``+inf``,
+            or is ``-inf`` everywhere.
 
     Examples:
         >>> effective_sample_size(np.zeros(10))
@@ -533,7 +556,9 @@ def effective_sample_size(log_w: np.ndarray) -> float:
     """
     log_w = validation.log_weights(log_w)
 
-    # Exercise: eq. (P2.7) — Kish's effective sample size, from normalised weights computed stably.
+    # Exercise: eq. (P2.7) — Kish's effective sample size: normalise the weights to sum to one
+    # (computed from the log-weights without overflow), then one over the sum of their
+    # squares.
 
     # $\bar w_i = w_i / \sum_j w_j$, from log-weights shifted by their maximum
     w = np.exp(log_w - np.max(log_w))
@@ -559,8 +584,8 @@ def log_z_estimate(log_w: np.ndarray) -> tuple[float, float]:
         ``(log_Z, standard_error)``.
 
     Raises:
-        ValueError: as [`log_mean_exp`][diffusion_path.foundations.sampling.log_mean_exp],
-            or if there are fewer than 2 weights.
+        ValueError: if ``log_w`` is not a 1-D array of at least 2 log-weights, contains NaN
+            or ``+inf``, or is ``-inf`` everywhere.
 
     Examples:
         >>> log_z_estimate(np.full(5, 2.0))  # equal weights: no spread, no error
@@ -572,8 +597,11 @@ def log_z_estimate(log_w: np.ndarray) -> tuple[float, float]:
             f"log_w must hold at least 2 weights for a standard error, got {log_w.size}"
         )
 
-    # Exercise: eq. (P2.12) — the estimate of log Z from the log-weights, and the standard error of
-    # that estimate (the delta method: the spread of the weights over their mean).
+    # Exercise: eq. (P2.12) — the estimate of log Z is the log of the mean weight (use your
+    # log_mean_exp); its standard error, by the delta method under eq. (P2.6), is the standard
+    # deviation of the weights (with the n - 1 divisor) over the square root of n times their
+    # mean. The ratio does not change when every weight is scaled: work with weights relative
+    # to the largest.
 
     # weights relative to the largest: $\tilde w_i = e^{\log w_i - m}$
     w = np.exp(log_w - np.max(log_w))
@@ -601,8 +629,9 @@ def importance_sampling(
         ``(x, log_w)``: the proposals, shape ``(n, ...)``, and their log-weights, shape ``(n,)``.
 
     Raises:
-        ValueError: if ``n`` is not a positive int, ``rng`` is not a Generator, or a
-            callable returns the wrong shape.
+        ValueError: if ``n`` is not a positive int, ``rng`` is not a
+            ``numpy.random.Generator``, or ``log_f`` or ``log_q`` returns the wrong shape,
+            NaN or ``+inf``.
 
     Examples:
         >>> # f(x) = exp(-x^2 / 2) has Z = sqrt(2 pi) = e^{0.919}; proposals from N(0, 2^2)
@@ -620,7 +649,8 @@ def importance_sampling(
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.6) — n samples of q from rng and their log-weights.
+    # Exercise: eq. (P2.6), left — n proposals from q (sample_q with rng, called once) and the log
+    # of each one's weight: the log-target minus the log-proposal, at that proposal.
 
     # $x_i \sim q$
     x = np.asarray(sample_q(n, rng), dtype=np.float64)
@@ -646,7 +676,8 @@ def self_normalised_mean(values: np.ndarray, log_w: np.ndarray) -> np.ndarray:
         The weighted mean over the first axis, shape ``values.shape[1:]``.
 
     Raises:
-        ValueError: if the lengths disagree or ``log_w`` is invalid.
+        ValueError: if ``log_w`` is not a non-empty 1-D array of log-weights (no NaN or
+            ``+inf``, not all ``-inf``), or ``values`` is not finite with one row per weight.
 
     Examples:
         >>> self_normalised_mean(np.array([0.0, 10.0]), np.log([3.0, 1.0]))  # (0 * 3 + 10 * 1) / 4
@@ -659,8 +690,9 @@ def self_normalised_mean(values: np.ndarray, log_w: np.ndarray) -> np.ndarray:
             f"values must have {log_w.shape[0]} rows, one per weight, got shape {values.shape}"
         )
 
-    # Exercise: eq. (P2.6), right — the self-normalised weighted average of the values (weights
-    # computed stably).
+    # Exercise: eq. (P2.6), right — the weighted average of the rows of values, with the weights
+    # normalised to sum to one (computed from the log-weights without overflow); a float when
+    # the values are one number per weight.
 
     # $\bar w_i = w_i / \sum_j w_j$
     w = np.exp(log_w - np.max(log_w))
@@ -682,13 +714,15 @@ def metropolis_hastings(
 ) -> tuple[np.ndarray, float]:
     r"""Random-walk Metropolis–Hastings chains targeting the unnormalised density $f$.
 
-    Propose $x' = x + s\,\boldsymbol\varepsilon$ with $\boldsymbol\varepsilon \sim
-    \mathcal N(0, I)$, and accept with probability
+    Each step proposes a Gaussian move of standard deviation $s$ and accepts it with the
+    Metropolis probability:
 
-    $$\alpha(x \to x') = \min\Big(1, \frac{f(x')}{f(x)}\Big)$$
+    $$x' = x + s\,\boldsymbol\varepsilon, \quad \boldsymbol\varepsilon \sim \mathcal N(0, I),
+    \qquad \alpha(x \to x') = \min\Big(1, \frac{f(x')}{f(x)}\Big)$$
 
-    (the symmetric proposal cancels from the Hastings ratio). The chain satisfies
-    detailed balance with respect to $p = f / Z$, so $p$ is its stationary law.
+    (the symmetric proposal cancels from the Hastings ratio). A rejected proposal leaves
+    the chain where it was. The chain satisfies detailed balance with respect to
+    $p = f / Z$, so $p$ is its stationary law.
 
     Args:
         log_f: Log of the unnormalised target: ``x`` of shape ``(c, ...)`` to ``(c,)``.
@@ -700,12 +734,14 @@ def metropolis_hastings(
 
     Returns:
         ``(path, acceptance_rate)``: the states, shape ``(n_steps + 1, *x0.shape)``, with
-        ``path[0] = x0``; and the fraction of accepted proposals.
+        ``path[0] = x0``; and the fraction of all proposals (steps times chains) accepted.
 
     Raises:
-        ValueError: if ``step_size <= 0``, ``n_steps`` is not a positive int, ``x0`` is
-            not an array with a leading chain axis, ``log_f(x0)`` is ``-inf`` somewhere,
-            or ``rng`` is not a Generator.
+        ValueError: if ``x0`` is not a finite array with a leading chain axis or starts
+            where ``log_f`` is ``-inf``; if ``n_steps`` is not a positive int; if
+            ``step_size`` is not a finite number > 0; if ``rng`` is not a
+            ``numpy.random.Generator``; or if ``log_f`` returns the wrong shape, NaN or
+            ``+inf``.
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -713,9 +749,7 @@ def metropolis_hastings(
         >>> path.shape, round(float(path[-1].std()), 1)
         ((201, 4000), 1.0)
     """
-    x = validation.as_float_array(x0, "x0")
-    if x.ndim == 0:
-        raise ValueError("x0 must have a leading axis of chains, shape (c, ...), got a scalar")
+    x = validation.leading_axis(x0, "x0")
     n_steps = validation.positive_int(n_steps, "n_steps")
     step_size = float(validation.positive(step_size, "step_size"))
     rng = validation.generator(rng)
@@ -724,9 +758,13 @@ def metropolis_hastings(
     if np.any(log_fx == -np.inf):
         raise ValueError("x0 must start where the target is positive: log_f(x0) is -inf")
 
-    # Exercise: eq. (P2.8) — run the c chains n_steps steps: propose a Gaussian move of size
-    # step_size with noise from rng, accept it with the Metropolis probability (in logs), keep every
-    # state; return the path (x0 in row 0) and the fraction of proposals accepted.
+    # Exercise: eq. (P2.8) — run the c chains n_steps steps, all at once. In each step propose a
+    # move of every chain by step_size (a standard deviation) times fresh standard normal
+    # noise from rng; accept each chain's proposal with the probability of eq. (P2.8),
+    # comparing the log of a fresh uniform number with the difference of log-densities; a
+    # rejected chain stays where it is. log_fx holds the log-density of the current states:
+    # keep it up to date. Keep every state (x0 in row 0); return the path and the fraction of
+    # all proposals accepted.
 
     path = np.empty((n_steps + 1, *x.shape))
     path[0] = x
@@ -735,7 +773,7 @@ def metropolis_hastings(
         # $x' = x + s \varepsilon$
         proposal = x + step_size * rng.standard_normal(x.shape)
         log_f_proposal = validation.log_density_values(log_f(proposal), c, "log_f")
-        # accept when $\log u \le \log f(x') - \log f(x)$
+        # accept when $\log u \le \log f(x') - \log f(x)$, with $u \in (0, 1]$
         accept = np.log(1.0 - rng.random(c)) <= log_f_proposal - log_fx
         x = np.where(accept.reshape(-1, *([1] * (x.ndim - 1))), proposal, x)
         log_fx = np.where(accept, log_f_proposal, log_fx)
@@ -753,45 +791,48 @@ def langevin_dynamics(
 ) -> np.ndarray:
     r"""Unadjusted Langevin dynamics: noisy gradient ascent on $\log p$ along the score.
 
-    $$x_{k+1} = x_k + \frac{\epsilon}{2}\nabla_x \log p(x_k) + \sqrt{\epsilon}\, z_k,
+    With step size $\tau$,
+
+    $$x_{k+1} = x_k + \frac{\tau}{2}\nabla_x \log p(x_k) + \sqrt{\tau}\, z_k,
     \qquad z_k \sim \mathcal N(0, I)$$
 
-    As $\epsilon \to 0$ and $k \to \infty$ the samples follow $p$ (Song & Ermon,
-    arXiv 1907.05600, Sec. 2.2). Only the score $\nabla_x \log p$ is needed, never
-    the normaliser: this is how score-based diffusion models sample.
+    As $\tau \to 0$ and $k \to \infty$ the samples follow $p$ (Song & Ermon,
+    arXiv 1907.05600, Sec. 2.2, who write $\epsilon$ for $\tau$). Only the score
+    $\nabla_x \log p$ is needed, never the normaliser: this is how score-based diffusion
+    models sample.
 
     Args:
         score: $\nabla_x \log p$, mapping ``x`` of shape ``(c, ...)`` to the same shape.
         x0: Starting points of ``c`` chains, shape ``(c, ...)``.
         n_steps: Number of steps.
-        step_size: $\epsilon > 0$.
+        step_size: The step size $\tau > 0$.
         rng: The source of randomness.
 
     Returns:
         The states, shape ``(n_steps + 1, *x0.shape)``, with ``path[0] = x0``.
 
     Raises:
-        ValueError: if ``step_size <= 0``, ``n_steps`` is not a positive int, ``score``
-            returns the wrong shape, or ``rng`` is not a Generator.
+        ValueError: if ``x0`` is not a finite array with a leading chain axis,
+            ``n_steps`` is not a positive int, ``step_size`` is not a finite number > 0,
+            ``rng`` is not a ``numpy.random.Generator``, or ``score`` returns another shape
+            than its input.
 
     Examples:
         >>> path = langevin_dynamics(
         ...     lambda x: -x, np.zeros(10_000), 500, 0.01, np.random.default_rng(0)
         ... )
-        >>> round(
-        ...     float(path[-1].var()), 2
-        ... )  # N(0, 1) target, exact discrete variance 1 / (1 - 0.01/4)
+        >>> round(float(path[-1].var()), 2)  # N(0, 1): exactly 1 / (1 - tau / 4) in the limit
         1.0
     """
-    x = validation.as_float_array(x0, "x0")
-    if x.ndim == 0:
-        raise ValueError("x0 must have a leading axis of chains, shape (c, ...), got a scalar")
+    x = validation.leading_axis(x0, "x0")
     n_steps = validation.positive_int(n_steps, "n_steps")
     step_size = float(validation.positive(step_size, "step_size"))
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.9) — run the chains n_steps steps along the score, each step adding fresh
-    # Gaussian noise from rng; keep every state, x0 in row 0.
+    # Exercise: eq. (P2.9) — run the chains n_steps steps. Each step moves every chain by half the
+    # step size times the score at its current state, plus fresh standard normal noise from
+    # rng (a new draw at every step) scaled by the square root of the step size. A score of
+    # another shape than x is a ValueError naming score. Keep every state, x0 in row 0.
 
     path = np.empty((n_steps + 1, *x.shape))
     path[0] = x
@@ -799,7 +840,7 @@ def langevin_dynamics(
         grad = np.asarray(score(x), dtype=np.float64)
         if grad.shape != x.shape:
             raise ValueError(f"score must return the shape of x, {x.shape}; got {grad.shape}")
-        # $x_{k+1} = x_k + \frac{\epsilon}{2} \nabla \log p(x_k) + \sqrt{\epsilon} z_k$
+        # $x_{k+1} = x_k + \frac{\tau}{2} \nabla \log p(x_k) + \sqrt{\tau} z_k$
         x = x + 0.5 * step_size * grad + math.sqrt(step_size) * rng.standard_normal(x.shape)
         path[k] = x
     return path
@@ -809,51 +850,59 @@ def langevin_dynamics(
 
 
 def annealed_log_density(
-    x: np.ndarray, log_target: LogDensity, log_prior: LogDensity, beta: float
+    x: np.ndarray, log_target: LogDensity, log_prior: LogDensity, inverse_temperature: float
 ) -> np.ndarray:
-    r"""Log of the geometric path between the prior and the target at inverse temperature $\beta$.
+    r"""Log of the geometric path between the prior and the target at inverse temperature $\gamma$.
 
-    $$\log f_\beta(x) = \beta \log f(x) + (1 - \beta) \log p_0(x)$$
+    $$\log f_\gamma(x) = \gamma \log f(x) + (1 - \gamma) \log p_0(x)$$
 
-    This is Neal's $f_j = f_0^{\beta_j} f_n^{1-\beta_j}$ (arXiv physics/9803008, Sec. 2)
-    with the target $f_0 = f$ and the prior $f_n = p_0$.
+    A zero weight switches its term off, even where that log-density is $-\infty$: at
+    $\gamma = 1$ the path is the target, outside the prior's support too.
 
     Args:
         x: Points of shape ``(n, ...)``.
         log_target: Log of the unnormalised target $f$, shape ``(n, ...)`` to ``(n,)``.
         log_prior: Log-density of the prior $p_0$, shape ``(n, ...)`` to ``(n,)``.
-        beta: Inverse temperature $\beta \in [0, 1]$.
+        inverse_temperature: $\gamma \in [0, 1]$: 0 gives the prior, 1 the target.
 
     Returns:
-        $\log f_\beta(x)$, shape ``(n,)``.
+        $\log f_\gamma(x)$, shape ``(n,)``.
 
     Raises:
-        ValueError: if ``beta`` is outside $[0, 1]$.
+        ValueError: if ``inverse_temperature`` is not a number in $[0, 1]$, ``x`` is not a
+            finite array with a leading axis, or ``log_target`` or ``log_prior`` returns the
+            wrong shape, NaN or ``+inf``.
 
     Examples:
         >>> annealed_log_density(np.array([2.0]), lambda x: -0.5 * x**2, lambda x: 0.0 * x, 0.25)
         array([-0.5])
     """
-    beta = float(validation.as_float_array(beta, "beta"))
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must lie in [0, 1], got {beta}")
-    x = validation.as_float_array(x, "x")
-    n = x.shape[0] if x.ndim else 1
+    inverse_temperature = validation.unit_interval(inverse_temperature, "inverse_temperature")
+    x = validation.leading_axis(x, "x")
+    n = x.shape[0]
 
-    # Exercise: eq. (P2.10) — the log of the path density at inverse temperature beta, a weighted
-    # sum of the two log-densities (a weight of 0 must not meet an infinite log-density).
+    # Exercise: eq. (P2.10), in logs — the log-target weighted by the inverse temperature plus the
+    # log-prior weighted by one minus it, one value per point. A weight of 0 must switch its
+    # term off even where that log-density is minus infinity (zero times infinity is NaN in
+    # NumPy).
 
     log_f = validation.log_density_values(log_target(x), n, "log_target")
     log_p0 = validation.log_density_values(log_prior(x), n, "log_prior")
-    # $\beta \log f + (1 - \beta) \log p_0$, with $0 \cdot (-\infty)$ taken as 0
-    return np.where(beta > 0, beta * log_f, 0.0) + np.where(beta < 1, (1 - beta) * log_p0, 0.0)
+    gamma = inverse_temperature
+    # $\gamma \log f + (1 - \gamma) \log p_0$, a term with weight 0 left out ($0 \cdot (-\infty) = 0$)
+    out = np.zeros(n)
+    if gamma > 0:
+        out = out + gamma * log_f
+    if gamma < 1:
+        out = out + (1 - gamma) * log_p0
+    return out
 
 
 def annealed_importance_sampling(
     log_target: LogDensity,
     log_prior: LogDensity,
     sample_prior: Sampler,
-    betas: np.ndarray,
+    inverse_temperatures: np.ndarray,
     n: int,
     rng: np.random.Generator,
     n_mcmc: int = 1,
@@ -861,24 +910,28 @@ def annealed_importance_sampling(
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Annealed importance sampling (Neal, arXiv physics/9803008, Sec. 2).
 
-    Start from the prior, $x \sim p_0$, $\log w = 0$. For $k = 1, \dots, K$:
+    Start from the prior, $x \sim p_0$, $\log w = 0$. For $k = 1, \dots, K$, first weight
+    the particles where they are,
 
-    $$\log w \mathrel{+}= (\beta_k - \beta_{k-1}) \big[\log f(x) - \log p_0(x)\big]
-    = \log f_{\beta_k}(x) - \log f_{\beta_{k-1}}(x)$$
+    $$\log w \mathrel{+}= \log f_{\gamma_k}(x) - \log f_{\gamma_{k-1}}(x)
+    = (\gamma_k - \gamma_{k-1}) \big[\log f(x) - \log p_0(x)\big],$$
 
     then, for $k < K$, move $x$ with ``n_mcmc`` Metropolis–Hastings steps that leave
-    $f_{\beta_k}$ invariant. Then $\mathbb E[w] = Z / Z_0$: with a normalised prior,
+    $f_{\gamma_k}$ invariant. Then $\mathbb E[w] = Z / Z_0$: with a normalised prior,
     the mean weight is an unbiased estimate of the target's normaliser $Z$, and by
-    Jensen's inequality $\mathbb E[\log w] \le \log Z$.
+    Jensen's inequality $\mathbb E[\log w] \le \log Z$. Moving before weighting breaks
+    this: the weights would then favour particles that have already moved towards the
+    target.
 
-    With ``betas = [0, 1]`` this is plain importance sampling with the prior as proposal.
-    Our ``betas[k]`` is Neal's $\beta_{K - k}$: he indexes from the target down.
+    With ``inverse_temperatures = [0, 1]`` this is plain importance sampling with the
+    prior as proposal.
 
     Args:
         log_target: Log of the unnormalised target $f$, shape ``(n, ...)`` to ``(n,)``.
         log_prior: Log-density of the prior $p_0$, shape ``(n, ...)`` to ``(n,)``.
         sample_prior: ``sample_prior(n, rng)`` draws ``n`` samples of $p_0$.
-        betas: The schedule $0 = \beta_0 \le \beta_1 \le \dots \le \beta_K = 1$, shape ``(K + 1,)``.
+        inverse_temperatures: The schedule
+            $0 = \gamma_0 \le \gamma_1 \le \dots \le \gamma_K = 1$, shape ``(K + 1,)``.
         n: Number of independent annealing runs (particles).
         rng: The source of randomness.
         n_mcmc: Metropolis–Hastings steps per intermediate distribution.
@@ -891,8 +944,12 @@ def annealed_importance_sampling(
         on ``log_w``.
 
     Raises:
-        ValueError: if ``betas`` does not run from 0 to 1 without decreasing, or on a bad
-            ``n``, ``n_mcmc``, ``step_size`` or ``rng``.
+        ValueError: if ``inverse_temperatures`` is not a 1-D schedule running from 0 to 1
+            without decreasing (Neal's order, from 1 down to 0, is refused); if ``n`` or
+            ``n_mcmc`` is not a positive int; if ``step_size`` is not a finite number > 0;
+            if ``rng`` is not a ``numpy.random.Generator``; if ``sample_prior`` does not
+            return ``n`` samples; or if ``log_target`` or ``log_prior`` returns the wrong
+            shape, NaN or ``+inf``.
 
     Examples:
         >>> # target f(x) = exp(-(x - 3)^2 / 2): Z = sqrt(2 pi), log Z = 0.919; prior N(0, 1)
@@ -908,17 +965,23 @@ def annealed_importance_sampling(
         >>> bool(abs(log_z - 0.5 * np.log(2 * np.pi)) < 5 * se)
         True
     """
-    betas = validation.annealing_schedule(betas, "betas")
-
-    # Exercise: eq. (P2.11) — draw n particles from the prior, then for each temperature in turn:
-    # first add the change in log-density to the log-weights, then (except after the last) move the
-    # particles with n_mcmc Metropolis-Hastings steps that leave the current path density invariant.
-    # Return the particles and their log-weights.
-
+    inverse_temperatures = validation.annealing_schedule(
+        inverse_temperatures, "inverse_temperatures"
+    )
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
     n_mcmc = validation.positive_int(n_mcmc, "n_mcmc")
     step_size = float(validation.positive(step_size, "step_size"))
+
+    # Exercise: eq. (P2.11) — draw n particles from the prior (sample_prior with rng; n samples
+    # along the first axis, or a ValueError naming sample_prior) and start every log-weight at
+    # 0. Then for k from 1 to K, in this order: FIRST add to each log-weight the change of the
+    # path's log-density from the previous inverse temperature to the k-th, at the particle
+    # where it is now; THEN, unless k is K, move the particles with n_mcmc steps of your
+    # metropolis_hastings of size step_size, targeting the path density of
+    # annealed_log_density at the k-th inverse temperature (the new one). Return the particles
+    # and their log-weights.
+
     # $x \sim p_0$ (Neal's $x_{n-1} \sim p_n$)
     x = np.asarray(sample_prior(n, rng), dtype=np.float64)
     if x.ndim == 0 or x.shape[0] != n:
@@ -926,17 +989,17 @@ def annealed_importance_sampling(
             f"sample_prior must return {n} samples along the first axis, got {x.shape}"
         )
     log_w = np.zeros(n)
-    K = betas.size - 1
+    gammas = inverse_temperatures  # $\gamma_0, \dots, \gamma_K$
+    K = gammas.size - 1
     for k in range(1, K + 1):
         log_f = validation.log_density_values(log_target(x), n, "log_target")
         log_p0 = validation.log_density_values(log_prior(x), n, "log_prior")
-        # $\log w \mathrel{+}= (\beta_k - \beta_{k-1}) [\log f(x) - \log p_0(x)]$
-        log_w += (betas[k] - betas[k - 1]) * (log_f - log_p0)
+        # weight first: $\log w \mathrel{+}= (\gamma_k - \gamma_{k-1}) [\log f(x) - \log p_0(x)]$
+        log_w += (gammas[k] - gammas[k - 1]) * (log_f - log_p0)
         if k < K:
-            # $x \leftarrow T_k(x)$, a Metropolis–Hastings move that leaves $f_{\beta_k}$ invariant
-            beta = betas[k]
+            # then move: $x \leftarrow T_k(x)$, Metropolis–Hastings leaving $f_{\gamma_k}$ invariant
             path, _ = metropolis_hastings(
-                lambda y, b=beta: annealed_log_density(y, log_target, log_prior, b),
+                lambda y, gamma=gammas[k]: annealed_log_density(y, log_target, log_prior, gamma),
                 x,
                 n_mcmc,
                 step_size,

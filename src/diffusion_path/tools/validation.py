@@ -470,6 +470,61 @@ def states(x0: object, n_states: int, name: str = "x0") -> np.ndarray:
     return array.astype(np.int64)
 
 
+def interval(a: object, b: object, names: tuple[str, str] = ("a", "b")) -> tuple[float, float]:
+    """Return the ends of an interval ``[a, b]`` as finite floats with ``b > a``.
+
+    Examples:
+        >>> interval(0, 2.5)
+        (0.0, 2.5)
+        >>> interval(1.0, 1.0)
+        Traceback (most recent call last):
+        ValueError: b must be > a, got a=1.0, b=1.0
+    """
+    low, high = number(a, names[0]), number(b, names[1])
+    if high <= low:
+        raise ValueError(
+            f"{names[1]} must be > {names[0]}, got {names[0]}={low}, {names[1]}={high}"
+        )
+    return low, high
+
+
+def leading_axis(value: object, name: str) -> np.ndarray:
+    """Return ``value`` as a finite float array with a leading axis: one row per chain or point.
+
+    Examples:
+        >>> leading_axis([0.5, 1.0], "x0").shape
+        (2,)
+        >>> leading_axis(0.5, "x0")
+        Traceback (most recent call last):
+        ValueError: x0 must have a leading axis, one row per chain or point (shape (n, ...)), got a scalar
+    """
+    array = as_float_array(value, name)
+    if array.ndim == 0:
+        raise ValueError(
+            f"{name} must have a leading axis, one row per chain or point (shape (n, ...)), "
+            "got a scalar"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one row, got shape {array.shape}")
+    return array
+
+
+def unit_interval(value: object, name: str) -> float:
+    """Return ``value`` as a float in the closed interval [0, 1] (an inverse temperature, a weight).
+
+    Examples:
+        >>> unit_interval(1, "inverse_temperature")
+        1.0
+        >>> unit_interval(1.5, "inverse_temperature")
+        Traceback (most recent call last):
+        ValueError: inverse_temperature must be a number in [0, 1], got 1.5
+    """
+    value = number(value, name)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return value
+
+
 # ----------------------------------------------------------------------------- PyTorch tensors
 # The helpers below serve the tasks written in PyTorch (Pre-Task 4 on); they import torch lazily,
 # so that the NumPy tasks do not pay for it.
