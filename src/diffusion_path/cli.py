@@ -263,26 +263,41 @@ def _hint(args: argparse.Namespace) -> int:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from diffusion_path.figures import render
+    from diffusion_path.figures import figure_names, render, uses_impl, write_figure
     from diffusion_path.tasks import TASKS, get_task
 
     tasks = [get_task(t) for t in args.task] if args.task else list(TASKS)
-    impl = None
-    for task in tasks:
-        if args.impl is not None:
-            from diffusion_path.check import load_implementation
+    if args.impl is None:
+        for task in tasks:
+            for path in render(task, args.out):
+                _print(f"wrote {path}")
+        return 0
+    from diffusion_path.check import implementation_path, load_implementation
 
-            if not task.ready:
-                raise ValueError(
-                    f"task {task.id!r} has no exercise yet: nothing to draw with yours"
-                )
-            impl = load_implementation(task, args.impl)
-        paths = render(task, args.out, impl=impl)
-        for path in paths:
-            _print(f"wrote {path}")
-        if impl is not None and not paths:
+    failed = 0
+    for task in tasks:
+        if not task.ready:
+            raise ValueError(f"task {task.id!r} has no exercise yet: nothing to draw with yours")
+        path = implementation_path(task, args.impl)
+        try:
+            impl = load_implementation(task, path)
+        except Exception as error:  # the learner's file: say what is wrong, in one line
+            _print(f"{task.id}: could not import {path}: {type(error).__name__}: {error}")
+            failed += 1
+            continue
+        names = [name for name in figure_names(task) if uses_impl(task, name)]
+        if not names:
             _print(f"{task.id}: no figure of this task uses your functions")
-    return 0
+        for name in names:
+            try:
+                _print(f"wrote {write_figure(task, name, args.out, impl)}")
+            except NotImplementedError:
+                _print(f"skipped {task.id}/{name}: it needs a function you have not written yet")
+            except Exception as error:
+                message = f"{type(error).__name__}: {error}".splitlines()[0]
+                _print(f"could not draw {task.id}/{name} with your functions: {message}")
+                failed += 1
+    return 1 if failed else 0
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -314,7 +314,7 @@ def note_dependencies(
 ) -> FunctionResult:
     """Say so in a failed verdict when a function it calls failed first."""
     failing = [used for used in uses if used in earlier and earlier[used].status == FAILED]
-    if failing and result.status == FAILED:
+    if failing and result.status == FAILED and not result.reason.startswith("depends on"):
         note = f"depends on {failing[0]}, which fails: fix it first"
         result.reason = f"{note} ({result.reason})"
     return result

@@ -336,7 +336,8 @@ def ddpm_step(
     Raises:
         ValueError: if ``variance`` is not one of the two names, ``model_output`` or ``x_t`` is
             not a finite float tensor or they do not match, ``t`` is out of range, ``noise`` does
-            not match ``x_t``, or no noise source is given where one is needed.
+            not match ``x_t``, or neither ``noise`` nor a ``generator`` is given where some
+            ``t > 0`` needs noise.
 
     Examples:
         >>> schedule = NoiseSchedule(torch.tensor([0.36]))

@@ -50,7 +50,8 @@ def linear_beta_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.0
         A float64 tensor of shape ``(T,)``; entry ``t`` is $\beta_{t+1}$.
 
     Raises:
-        ValueError: if ``T`` is not a positive int or a beta is outside $(0, 1)$.
+        ValueError: if ``T`` is not a positive int, or ``beta_start`` or ``beta_end`` is not a
+            number in $(0, 1)$.
 
     Examples:
         >>> linear_beta_schedule(5, 0.1, 0.5)
@@ -97,8 +98,9 @@ def cosine_beta_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> t
     s = validation.non_negative(s, "s")
     max_beta = validation.in_open_unit_interval(max_beta, "max_beta")
 
-    # Exercise: eq. (C1.5) — the cosine curve f at tau = 0, 1, ..., T, normalised so that it
-    # starts at 1; each beta is one minus the ratio of consecutive values, capped at max_beta.
+    # Exercise: eq. (C1.5) — the cosine curve f at the T + 1 points from tau at 0 to T, normalised
+    # so that it starts at 1; each beta is one minus the ratio of consecutive values, capped at
+    # max_beta.
 
     tau = torch.arange(T + 1, dtype=torch.float64)
     # $f(\tau) = \cos^2\big(\frac{\tau/T + s}{1 + s} \frac{\pi}{2}\big)$

@@ -58,6 +58,7 @@ def train_toy(
         every step.
 
     Examples:
+        >>> from diffusion_path.diffusion.networks import NoiseMLP
         >>> gen = torch.Generator().manual_seed(0)
         >>> schedule = NoiseSchedule.linear(50, 1e-3, 0.2)
         >>> ema, losses = train_toy(

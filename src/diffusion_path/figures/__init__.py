@@ -27,7 +27,15 @@ from types import ModuleType
 
 from diffusion_path.tasks import Task, get_task
 
-__all__ = ["figure_bytes", "figure_names", "render", "table", "table_names", "uses_impl"]
+__all__ = [
+    "figure_bytes",
+    "figure_names",
+    "render",
+    "table",
+    "table_names",
+    "uses_impl",
+    "write_figure",
+]
 
 
 def _module(task: Task) -> ModuleType | None:
@@ -95,15 +103,18 @@ def render(task: Task | str, out: str | Path, impl: object | None = None) -> lis
     functions are written, drawn with ``impl``'s.
     """
     task = get_task(task) if isinstance(task, str) else task
-    paths = []
-    for name in figure_names(task):
-        if impl is not None and not uses_impl(task, name):
-            continue
-        path = Path(out) / task.id / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(figure_bytes(task, name, impl=impl))
-        paths.append(path)
-    return paths
+    names = [n for n in figure_names(task) if impl is None or uses_impl(task, n)]
+    return [write_figure(task, name, out, impl) for name in names]
+
+
+def write_figure(task: Task | str, name: str, out: str | Path, impl: object | None = None) -> Path:
+    """Write figure ``name`` of ``task`` as ``out/<task-id>/<name>.png``; return its path."""
+    task = get_task(task) if isinstance(task, str) else task
+    path = Path(out) / task.id / f"{name}.png"
+    data = figure_bytes(task, name, impl=impl)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
 
 
 def table_names() -> list[str]:

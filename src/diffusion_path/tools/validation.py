@@ -659,7 +659,7 @@ def timesteps(value: object, T: int, batch: int, name: str = "t"):
         tensor([3, 3])
         >>> timesteps(10, T=10, batch=2)
         Traceback (most recent call last):
-        ValueError: t must lie in [0, 9] (0-based, T = 10), got values from 10 to 10
+        ValueError: t must lie in [0, 9] (0-based, T = 10), got 10
     """
     import torch
 
