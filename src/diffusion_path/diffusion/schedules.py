@@ -233,5 +233,6 @@ def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.T
         >>> gather(schedule.alpha_bars, torch.tensor([2, 0]), torch.zeros(2, 3, 4, 4)).shape
         torch.Size([2, 1, 1, 1])
     """
-    picked = values[t.to(values.device)]
-    return picked.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+    picked = values[t if t.device == values.device else t.to(values.device)]
+    picked = picked.to(device=like.device, dtype=like.dtype)
+    return picked.view((-1,) + (1,) * (like.ndim - 1))
