@@ -3,10 +3,13 @@
 - the navigation, the path map on the home page, the task lists of the Pre-Task and Core Task
   indexes, the notebooks index and the API reference (one generated page per module) are all
   made from ``diffusion_path.tasks.TASKS``: a task is typed in one place;
-- every figure of every task (``diffusion_path.figures``) is rendered and added to the site as
-  ``figures/<task-id>/<name>.png``;
-- a line ``<!-- table: <task-id>/<name> -->`` in a page is replaced by the table the library
-  computes, and ``<!-- registry: <list> -->`` by a list made from the registry;
+- every figure of every task (``diffusion_path.figures``) is added to the site as
+  ``figures/<task-id>/<name>.png``, the data of its interactive figures as
+  ``data/<task-id>/<name>.json``, and a line ``<!-- table: <task-id>/<name> -->`` in a page is
+  replaced by the table; ``<!-- registry: <list> -->`` is replaced by a list made from the registry;
+- results are the stored copies of ``docs/_stored/`` (see ``store.py``), executed notebooks
+  included, unless ``DIFFUSION_PATH_EXECUTE=1`` asks for everything to be made afresh, as the
+  test suite and the Pages workflow do;
 - notebook pages lose the script tags that the notebook converter points at a CDN or at
   nothing (MathJax, Mermaid): KaTeX, shipped with the site, typesets their math instead.
 """
@@ -14,14 +17,22 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 import re
+import sys
+import tempfile
 from pathlib import Path
 
 from mkdocs.structure.files import File, Files
 
 from diffusion_path import figures
 from diffusion_path.tasks import TASKS, Task
+
+sys.path.insert(0, str(Path(__file__).parent))
+import store
+
+log = logging.getLogger("mkdocs.hooks.site")
 
 DOCS = Path(__file__).resolve().parents[1]
 TABLE = re.compile(r"^<!--\s*table:\s*([\w-]+)/([\w-]+)\s*-->[ \t]*$", re.MULTILINE)
@@ -155,19 +166,55 @@ def on_config(config):
     return config
 
 
+def _stored_or_fresh(name: str, make) -> bytes:
+    """The stored copy of result ``name``, or (when executing, or if there is none) a fresh one."""
+    path = store.STORE / name
+    if store.executing() or not path.is_file():
+        return make()
+    return path.read_bytes()
+
+
 def on_files(files: Files, config) -> Files:
+    if not store.executing():
+        stale = store.stale()
+        if stale:
+            log.warning(
+                "%d stored result(s) are stale or missing (%s); run `%s` to remake them",
+                len(stale),
+                ", ".join(stale[:3]) + (", ..." if len(stale) > 3 else ""),
+                store.REFRESH,
+            )
     for uri, _, module in api_pages():
         content = f"# `{module.removeprefix('diffusion_path.')}`\n\n::: {module}\n"
         files.append(File.generated(config, uri, content=content))
     for task in TASKS:
         for name in figures.figure_names(task):
             uri = f"figures/{task.id}/{name}.png"
-            files.append(File.generated(config, uri, content=figures.figure_bytes(task, name)))
+            content = _stored_or_fresh(uri, lambda t=task, n=name: figures.figure_bytes(t, n))
+            files.append(File.generated(config, uri, content=content))
+        for name in figures.data_names(task):
+            uri = f"data/{task.id}/{name}.json"
+            result = store.Result(uri, "data", task.id, name)
+            content = _stored_or_fresh(uri, lambda r=result: store.make(r))
+            files.append(File.generated(config, uri, content=content))
+        stored = store.STORE / task.notebook
+        notebook = files.get_file_from_path(task.notebook)
+        if notebook is not None and not store.executing() and stored.is_file():
+            # the page is made from the notebook with its stored outputs put back
+            out = Path(tempfile.mkdtemp(prefix="dp-notebooks-")) / task.notebook
+            notebook.abs_src_path = str(
+                store.with_stored_outputs(Path(notebook.abs_src_path), stored, out)
+            )
     return files
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    markdown = TABLE.sub(lambda match: figures.table(match.group(1), match.group(2)), markdown)
+    def table(match: re.Match) -> str:
+        task, name = match.group(1), match.group(2)
+        uri = f"tables/{task}/{name}.md"
+        return _stored_or_fresh(uri, lambda: figures.table(task, name).encode()).decode()
+
+    markdown = TABLE.sub(table, markdown)
     return REGISTRY.sub(lambda match: registry_list(match.group(1), page.file.src_uri), markdown)
 
 

@@ -9,7 +9,10 @@ Each task with experiments has a module ``diffusion_path.figures.<slug>`` (e.g.
   solution, or a learner's file with ``diffusion-path figures TASK --impl DIR``), and calls
   ``impl.q_sample`` rather than importing it;
 - ``TABLES`` (optional): a dict from a table name to a function returning a Markdown
-  table; a page shows it where it writes ``<!-- table: <task-id>/<name> -->``.
+  table; a page shows it where it writes ``<!-- table: <task-id>/<name> -->``;
+- ``DATA`` (optional): a dict from a name to a function returning the JSON-ready data of an
+  interactive figure, served as ``data/<task-id>/<name>.json`` and drawn in the browser by
+  ``docs/javascripts/figures.js``.
 
 The site build calls [`render`][diffusion_path.figures.render] and
 [`table`][diffusion_path.figures.table]; ``diffusion-path figures --out DIR`` writes
@@ -33,6 +36,9 @@ __all__ = [
     "render",
     "table",
     "table_names",
+    "data",
+    "data_names",
+    "tables_of",
     "uses_impl",
     "write_figure",
 ]
@@ -115,6 +121,32 @@ def write_figure(task: Task | str, name: str, out: str | Path, impl: object | No
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def tables_of(task: Task | str) -> list[str]:
+    """Names of the tables of ``task`` (an empty list when it has none).
+
+    Examples:
+        >>> tables_of("pre-2")
+        ['ais']
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    return list(_recipes(task, "TABLES"))
+
+
+def data_names(task: Task | str) -> list[str]:
+    """Names of the interactive figures' data of ``task`` (an empty list when it has none)."""
+    task = get_task(task) if isinstance(task, str) else task
+    return list(_recipes(task, "DATA"))
+
+
+def data(task: Task | str, name: str) -> dict:
+    """Compute the data of interactive figure ``name`` of ``task`` (JSON-ready)."""
+    task = get_task(task) if isinstance(task, str) else task
+    recipes = _recipes(task, "DATA")
+    if name not in recipes:
+        raise ValueError(f"name must be one of {sorted(recipes)} for {task.id}, got {name!r}")
+    return recipes[name]()
 
 
 def table_names() -> list[str]:
