@@ -77,7 +77,7 @@ def test_ready_task_page_has_the_task_page_shape(task):
     assert '??? success "Reference solution' in text
     for module in task.modules:
         assert f"::: {module}" in text, f"{task.page} does not pull {module} with :::"
-    assert re.search(r"\\tag\{\d+\}", text), f"{task.page} numbers no equation"
+    assert re.search(r"\\tag\{(?:[PC]\d+\.)?\d+\}", text), f"{task.page} numbers no equation"
     assert "arxiv.org/abs/" in text or "bibliography.md#" in text, f"{task.page} cites no paper"
 
 
