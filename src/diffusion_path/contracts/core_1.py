@@ -342,7 +342,7 @@ def q_step_with_given_noise(impl):
 
 @check("q_step", hint=Q_STEP_HINT)
 def iterated_steps_match_the_closed_form(impl):
-    """q_step applied for t = 0..3 from x0 follows q(x_3 | x_0) = N(sqrt(abar_3) x0, 1 - abar_3) (DDPM eq. 4)."""
+    """q_step at indices 0..3 from x0 gives x_4 ~ N(sqrt(abar_4) x0, 1 - abar_4) (alpha_bars[3]; DDPM eq. 4)."""
     schedule = NoiseSchedule(torch.tensor(BETAS))
     abar = _alpha_bars(BETAS)
     n, x0_value = 20_000, -2.0

@@ -218,13 +218,13 @@ _conversion(
     "predict_x0_from_eps",
     "x_t, t, eps, schedule",
     "eps",
-    "Eq. (C2.3), left: the forward equation x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, solved for x0.",
+    "Eq. (C2.3), first line: the forward equation x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, solved for x0.",
 )
 _conversion(
     "predict_eps_from_x0",
     "x_t, t, x0, schedule",
     "x0",
-    "Eq. (C2.3), right: the forward equation solved for the noise.",
+    "Eq. (C2.3), second line: the forward equation solved for the noise.",
 )
 _conversion(
     "v_from_x0_eps",
@@ -510,7 +510,7 @@ def _propagated_moments(betas: np.ndarray, variance: str) -> tuple[np.ndarray, n
 
 @check("ddpm_sample", hint=SAMPLE_HINT)
 def sampler_calls_the_model_at_every_index(impl):
-    """ddpm_sample calls the model at t = T-1, ..., 0 (LongTensor (B,)), starts at x_T and returns the trajectory."""
+    """ddpm_sample calls the model at indices T-1, ..., 0 (LongTensor (B,)), starts at x_T and returns the trajectory."""
     calls = []
 
     def model(x_t, t):

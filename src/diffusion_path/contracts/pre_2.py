@@ -248,7 +248,7 @@ CONTRACT.function(
     "laplace_pdf",
     lambda: call(np.linspace(-3.0, 3.0, 13), 0.5, 1.5),
     hints=(
-        "Eq. (P2.3), left: two exponential tails glued at mu, decaying with the distance |x - mu| "
+        "Eq. (P2.3), first line: two exponential tails glued at mu, decaying with the distance |x - mu| "
         "in units of b; each tail holds half the mass.",
         "exp(-|x - mu| / b) / (2 b), element by element.",
     ),
@@ -273,7 +273,7 @@ CONTRACT.function(
     "sample_laplace",
     lambda: call(0.5, 1.5, 5, _rng()),
     hints=(
-        "Eq. (P2.3), right: inverse-CDF sampling with a uniform u on [-1/2, 1/2): the sign of u "
+        "Eq. (P2.3), second line: inverse-CDF sampling with a uniform u on [-1/2, 1/2): the sign of u "
         "picks the side of mu, its size how far out.",
         "u = rng.random(size) - 0.5; x = mu - b * sign(u) * log(1 - 2 |u|) (np.log1p(-2 |u|)).",
     ),
@@ -683,7 +683,7 @@ CONTRACT.function(
     "importance_sampling",
     lambda: call(*_is_problem(), 5, _rng()),
     hints=(
-        "Eq. (P2.6), left: keep every proposal from q and weight it by w = f / q, the target "
+        "Eq. (P2.6), first line: keep every proposal from q and weight it by w = f / q, the target "
         "over the proposal — in logs, a difference.",
         "x = sample_q(n, rng) (one call); log_w = log_f(x) - log_q(x); return (x, log_w).",
     ),
@@ -714,7 +714,7 @@ CONTRACT.function(
     lambda: call(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.log([1.0, 2.0, 1.0])),
     invalid=[Invalid("values", np.zeros(2), "2 values for 3 weights")],
     hints=(
-        "Eq. (P2.6), right: a weighted average of the values, with the weights normalised to sum "
+        "Eq. (P2.6), last two lines: a weighted average of the values, with the weights normalised to sum "
         "to one — so the unknown normaliser of f cancels.",
         "w = exp(log_w - max(log_w)); w_bar = w / sum(w); sum over the first axis of "
         "w_bar[:, None, ...] * values (np.tensordot(w_bar, values, axes=(0, 0))); a float for "

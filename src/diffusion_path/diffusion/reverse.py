@@ -134,7 +134,7 @@ def predict_x0_from_eps(
     """
     x_t, eps, t = validation.batch_at_step(t, schedule, x_t=x_t, eps=eps)
 
-    # Exercise: eq. (C2.3), left — solve the forward equation for the clean data.
+    # Exercise: eq. (C2.3), first line — solve the forward equation for the clean data.
 
     # $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\varepsilon) / \sqrt{\bar\alpha_t}$
     return (x_t - gather(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps) / gather(
@@ -171,7 +171,7 @@ def predict_eps_from_x0(
     """
     x_t, x0, t = validation.batch_at_step(t, schedule, x_t=x_t, x0=x0)
 
-    # Exercise: eq. (C2.3), right — solve the forward equation for the noise.
+    # Exercise: eq. (C2.3), second line — solve the forward equation for the noise.
 
     # $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t} x_0) / \sqrt{1 - \bar\alpha_t}$
     return (x_t - gather(schedule.sqrt_alpha_bars, t, x_t) * x0) / gather(

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from diffusion_path.diffusion.forward import q_sample
 from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.tools import validation
+from diffusion_path.tools.progress import progress_bar
 
 __all__ = ["train_toy"]
 
@@ -37,7 +37,8 @@ def train_toy(
 ) -> tuple[nn.Module, list[float]]:
     r"""Train a noise predictor on a fixed data set with DDPM's simple loss (Algorithm 1, eq. 14).
 
-    Each step draws a batch $x_0$, steps $t \sim \mathcal U\{0, \dots, T-1\}$ and noise
+    Each step draws a batch $x_0$, a step $t \sim \mathcal U\{1, \dots, T\}$ for each example (its
+    0-based index ``t - 1`` is what the model is given) and noise
     $\varepsilon$, and takes an Adam step on $\lVert\varepsilon - \varepsilon_\theta(x_t, t)\rVert^2$.
     The learning rate decays to zero along a cosine; an exponential moving average (EMA) of the
     weights, the copy used for sampling, smooths out the last steps' noise.
@@ -51,7 +52,7 @@ def train_toy(
         batch_size: Points per step.
         lr: Peak learning rate.
         ema_decay: Decay of the moving average of the weights, in $[0, 1)$ (0: no averaging).
-        progress: Show a progress bar (``None``: only for 2000 steps or more).
+        progress: Show a progress bar (``None``: only in a terminal, for 2000 steps or more).
 
     Returns:
         ``(ema_model, losses)``: the averaged copy of the model, in eval mode, and the loss of
@@ -81,12 +82,11 @@ def train_toy(
         parameter.requires_grad_(False)
     losses = []
     model.train()
-    show = steps >= 2000 if progress is None else bool(progress)
     with _single_thread():
-        for _ in tqdm(range(steps), disable=not show, desc="training"):
+        for _ in progress_bar(range(steps), show=progress, desc="training", min_items=2000):
             index = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
             x0 = data[index]
-            # $t \sim \mathcal U\{0, \dots, T-1\}$, $\varepsilon \sim \mathcal N(0, I)$
+            # $t \sim \mathcal U\{1, \dots, T\}$ (0-based indices), $\varepsilon \sim \mathcal N(0, I)$
             t = torch.randint(0, schedule.T, (batch_size,), generator=generator)
             eps = torch.randn(x0.shape, generator=generator)
             # $x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1 - \bar\alpha_t}\varepsilon$

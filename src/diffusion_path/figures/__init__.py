@@ -31,13 +31,13 @@ from types import ModuleType
 from diffusion_path.tasks import Task, get_task
 
 __all__ = [
+    "data",
+    "data_names",
     "figure_bytes",
     "figure_names",
     "render",
     "table",
     "table_names",
-    "data",
-    "data_names",
     "tables_of",
     "uses_impl",
     "write_figure",

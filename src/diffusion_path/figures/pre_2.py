@@ -269,7 +269,20 @@ def mcmc(impl) -> Figure:
     chains, _ = impl.metropolis_hastings(_bimodal_log_f, rng.normal(0, 3, 5000), 200, 1.5, rng)
     pdf = lambda s: np.exp(_bimodal_log_f(s)) / _bimodal_z()  # noqa: E731
     histogram_with_pdf(axes[1], chains[-1], pdf, 70, "5000 chains, step 200")
-    axes[1].set(title="MH: final states vs p(x)", xlabel="x")
+    # the share of the mass left of the trough between the bumps: the target's, by quadrature
+    grid = np.linspace(-1.5, 1.5, 30_001)
+    trough = grid[np.argmin(_bimodal_log_f(grid))]
+    left = np.linspace(-12.0, trough, 200_001)
+    target = float(np.sum(pdf(left)) * (left[1] - left[0]))
+
+    def share(x: np.ndarray) -> str:
+        p = float(np.mean(x < trough))
+        return (
+            f"left of the trough {p:.3f} ± {math.sqrt(p * (1 - p) / x.size):.3f} (p: {target:.3f})"
+        )
+
+    axes[1].set_title(f"MH: final states vs p(x)\n{share(chains[-1])}", fontsize=9)
+    axes[1].set(xlabel="x")
 
     def score(x):
         # d/dx log f for the two-bump mixture: responsibilities times the bumps' scores
@@ -280,7 +293,8 @@ def mcmc(impl) -> Figure:
 
     lang = impl.langevin_dynamics(score, rng.normal(0, 3, 5000), 500, 0.01, rng)
     histogram_with_pdf(axes[2], lang[-1], pdf, 70, "Langevin, 500 steps")
-    axes[2].set(title=r"Langevin: only $\nabla_x \log p$ is used", xlabel="x")
+    axes[2].set_title("Langevin, 500 steps: only the score is used\n" + share(lang[-1]), fontsize=9)
+    axes[2].set(xlabel="x")
     return figure
 
 

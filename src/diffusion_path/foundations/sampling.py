@@ -232,7 +232,7 @@ def laplace_pdf(x: np.ndarray | float, mu: float = 0.0, b: float = 1.0) -> np.nd
     mu = float(validation.as_float_array(mu, "mu"))
     b = float(validation.positive(b, "b"))
 
-    # Exercise: eq. (P2.3), left — the density at every x: an exponential decay in the distance to
+    # Exercise: eq. (P2.3), first line — the density at every x: an exponential decay in the distance to
     # mu, in units of b, normalised over both sides.
 
     # $p(x) = e^{-|x - \mu| / b} / (2b)$
@@ -272,7 +272,7 @@ def sample_laplace(
     size = validation.size_shape(size)
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.3), right — inverse-CDF sampling (P2.1) with uniform numbers from rng
+    # Exercise: eq. (P2.3), second line — inverse-CDF sampling (P2.1) with uniform numbers from rng
     # centred on zero, of the requested shape: the sign of each picks the side of mu, its size
     # how far out.
 
@@ -649,7 +649,7 @@ def importance_sampling(
     n = validation.positive_int(n, "n")
     rng = validation.generator(rng)
 
-    # Exercise: eq. (P2.6), left — n proposals from q (sample_q with rng, called once) and the log
+    # Exercise: eq. (P2.6), first line — n proposals from q (sample_q with rng, called once) and the log
     # of each one's weight: the log-target minus the log-proposal, at that proposal.
 
     # $x_i \sim q$
@@ -690,7 +690,7 @@ def self_normalised_mean(values: np.ndarray, log_w: np.ndarray) -> np.ndarray:
             f"values must have {log_w.shape[0]} rows, one per weight, got shape {values.shape}"
         )
 
-    # Exercise: eq. (P2.6), right — the weighted average of the rows of values, with the weights
+    # Exercise: eq. (P2.6), last two lines — the weighted average of the rows of values, with the weights
     # normalised to sum to one (computed from the log-weights without overflow); a float when
     # the values are one number per weight.
 

@@ -17,8 +17,9 @@ and for a mixture $\sum_k w_k\,\mathcal N(\boldsymbol\mu_k, \Sigma_k)$ it is the
 components' predictors weighted by their posterior responsibilities
 $r_k(x_t) \propto w_k\,\mathcal N(x_t; \sqrt{\bar\alpha_t}\boldsymbol\mu_k, \Sigma_{k,t})$.
 
-These oracles stand in for a trained model anywhere one is expected (``model(x_t, t)``), so a
-sampler can be tested exactly, with no training. Computations run in float64; the output has
+These oracles stand in for a trained model anywhere one is expected (``model(x, t)``, with ``t``
+the 0-based index of the schedule, so $\bar\alpha$ is ``schedule.alpha_bars[t]``), so a sampler
+can be tested exactly, with no training. Computations run in float64; the output has
 the dtype of ``x_t``.
 """
 
@@ -56,8 +57,9 @@ class GaussianMixtureOracle:
     \big(x_t - \sqrt{\bar\alpha_t}\boldsymbol\mu_k\big),\qquad
     \Sigma_{k,t} = \bar\alpha_t\Sigma_k + (1-\bar\alpha_t)I$$
 
-    Call it like a trained model: ``oracle(x_t, t)`` with ``x_t`` of shape ``(B, d)`` and ``t``
-    an int or a LongTensor of shape ``(B,)`` (0-based).
+    Call it like a trained model: ``oracle(x, t)`` with ``x`` of shape ``(B, d)`` and ``t`` the
+    0-based index (an int or a LongTensor of shape ``(B,)``): ``x`` is the paper's $x_{t+1}$ and
+    $\bar\alpha$ in the formula is ``schedule.alpha_bars[t]`` $= \bar\alpha_{t+1}$.
 
     Args:
         weights: Mixture weights $w_k$, shape ``(K,)``, positive (normalised to sum to one).
@@ -128,7 +130,8 @@ class GaussianMixtureOracle:
         \bar\alpha_t\Sigma_k + (1-\bar\alpha_t)I\big)$$
 
         Args:
-            t: 0-based step in ``[0, T-1]``.
+            t: 0-based index in ``[0, T-1]``: the law of the paper's $x_{t+1}$, with
+                $\bar\alpha$ = ``schedule.alpha_bars[t]``.
 
         Returns:
             ``(weights, means, covs)`` of shapes ``(K,)``, ``(K, d)``, ``(K, d, d)``, float64.
