@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,6 +19,9 @@ import pytest
 from diffusion_path.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
+import store  # noqa: E402  (the stored results: docs/_hooks/store.py)
+
 NOTEBOOKS = sorted((ROOT / "docs" / "notebooks").glob("*.ipynb"))
 
 pytestmark = pytest.mark.site
@@ -125,6 +130,63 @@ def test_katex_fonts_ship_in_every_format_the_stylesheet_names(built_site):
     css = (built_site / "assets" / "katex" / "katex.min.css").read_text(encoding="utf-8")
     for name in {part.split(")")[0] for part in css.split("url(")[1:]}:
         assert (built_site / "assets" / "katex" / name.strip("'\"")).is_file(), name
+
+
+def test_stored_results_are_fresh():
+    """Every result the site shows by default was made from the code and notebooks as they are now."""
+    stale = store.stale()
+    assert not stale, (
+        f"{len(stale)} stored result(s) are stale or missing: {', '.join(stale)}. "
+        f"Run `{store.REFRESH}` to remake them."
+    )
+
+
+def test_a_change_to_a_figures_code_makes_its_stored_result_stale(tmp_path):
+    """In a scratch copy, editing one figure module marks that task's figures stale, and no others."""
+    for part in ("src", "docs/notebooks", "docs/_stored"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    kept = store.manifest()
+    assert store.stale(tmp_path, kept) == [], "the scratch copy starts fresh"
+    module = tmp_path / "src/diffusion_path/figures/pre_3.py"
+    module.write_text(
+        module.read_text(encoding="utf-8").replace("size=3.4", "size=3.5"), encoding="utf-8"
+    )
+    stale = store.stale(tmp_path, kept)
+    assert stale and all(name.startswith("figures/pre-3/") for name in stale), stale
+    library = tmp_path / "src/diffusion_path/diffusion/reverse.py"
+    library.write_text(library.read_text(encoding="utf-8") + "\n# a change\n", encoding="utf-8")
+    stale = set(store.stale(tmp_path, kept))
+    assert "notebooks/core-2-reverse-diffusion.ipynb" in stale
+    assert "figures/core-2/reverse-trajectory.png" in stale
+    assert not any(name.startswith(("figures/pre-", "notebooks/pre-")) for name in stale)
+
+
+def test_no_page_shows_a_wall_of_progress_output(built_site):
+    bar = re.compile(r"\d+%\|[^|]*\|\s*\d+/\d+|it/s\]|s/it\]")
+    for page in _pages(built_site):
+        text = page.read_text(encoding="utf-8")
+        lines = sum(1 for line in text.splitlines() if bar.search(line))
+        assert lines <= 5, f"{page.relative_to(built_site)} shows {lines} lines of progress output"
+
+
+def test_the_default_build_shows_stored_results_strictly(tmp_path):
+    """Without DIFFUSION_PATH_EXECUTE the build executes nothing and passes --strict."""
+    env = {k: v for k, v in os.environ.items() if k != store.EXECUTE}
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        env={**env, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    assert "Converting notebook (execute=False)" in log and "execute=True" not in log
+    page = (tmp_path / "site/notebooks/core-2-reverse-diffusion/index.html").read_text(
+        encoding="utf-8"
+    )
+    assert "jp-OutputArea-output" in page, "the stored outputs are shown"
 
 
 def test_notebooks_are_stored_without_outputs():

@@ -12,10 +12,12 @@ Examples:
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from dataclasses import dataclass
+from types import ModuleType
 
-__all__ = ["TASKS", "Task", "get_task"]
+__all__ = ["TASKS", "Task", "get_task", "reference_namespace"]
 
 
 @dataclass(frozen=True)
@@ -232,3 +234,22 @@ def get_task(task_id: str) -> Task:
             return task
     valid = ", ".join(task.id for task in TASKS)
     raise ValueError(f"task must be one of {valid}; got {task_id!r}")
+
+
+def reference_namespace(task: Task) -> ModuleType:
+    """The reference solution of ``task`` as one module: its modules' public names together.
+
+    A task may span several modules (Core Task 1 has ``schedules`` and ``forward``);
+    a learner writes them all in one file, so the reference is checked the same way.
+    """
+    if len(task.modules) == 1:
+        return importlib.import_module(task.modules[0])
+    namespace = ModuleType(f"reference_{task.slug}")
+    names: list[str] = []
+    for dotted in task.modules:
+        module = importlib.import_module(dotted)
+        for name in module.__all__:
+            setattr(namespace, name, getattr(module, name))
+            names.append(name)
+    namespace.__all__ = names
+    return namespace

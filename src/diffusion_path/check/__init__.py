@@ -33,7 +33,7 @@ from pathlib import Path
 from types import ModuleType
 
 from diffusion_path.contracts import Contract
-from diffusion_path.tasks import TASKS, Task, get_task
+from diffusion_path.tasks import TASKS, Task, get_task, reference_namespace
 
 __all__ = [
     "FAILED",
@@ -189,25 +189,6 @@ def load_implementation(task: Task, impl: str | Path | None = None) -> ModuleTyp
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def reference_namespace(task: Task) -> ModuleType:
-    """The reference solution of ``task`` as one module: its modules' public names together.
-
-    A task may span several modules (Core Task 1 has ``schedules`` and ``forward``);
-    a learner writes them all in one file, so the reference is checked the same way.
-    """
-    if len(task.modules) == 1:
-        return importlib.import_module(task.modules[0])
-    namespace = ModuleType(f"reference_{task.slug}")
-    names: list[str] = []
-    for dotted in task.modules:
-        module = importlib.import_module(dotted)
-        for name in module.__all__:
-            setattr(namespace, name, getattr(module, name))
-            names.append(name)
-    namespace.__all__ = names
-    return namespace
 
 
 def import_problem(error: BaseException, path: Path) -> ImportProblem:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from diffusion_path.tasks import Task, get_task
+from diffusion_path.tasks import Task, get_task, reference_namespace
 
 __all__ = [
     "data",
@@ -80,8 +80,6 @@ def figure_bytes(task: Task | str, name: str, dpi: int = 110, impl: object | Non
     recipe = recipes[name]
     if inspect.signature(recipe).parameters:
         if impl is None:
-            from diffusion_path.check import reference_namespace
-
             impl = reference_namespace(task)
         figure = recipe(impl)
     else:
