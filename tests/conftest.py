@@ -1,6 +1,6 @@
 """Shared fixtures: the site is built once per test session, strictly, with every result made afresh.
 
-``DIFFUSION_PATH_EXECUTE=1`` makes the build execute every notebook and remake every figure,
+``DIFFUSION_PATH_EXECUTE=true`` makes the build execute every notebook and remake every figure,
 table and interactive figure instead of showing the stored copies (see ``docs/_hooks/store.py``).
 """
 
@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def built_site(tmp_path_factory) -> Path:
     """Build the site with ``mkdocs build --strict``, everything made afresh; return the output folder."""
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "DIFFUSION_PATH_EXECUTE": "1", "NO_MKDOCS_2_WARNING": "1"}
+    env = {
+        **os.environ,
+        "DIFFUSION_PATH_EXECUTE": "true",
+        "DIFFUSION_PATH_QUICK": "true",
+        "NO_MKDOCS_2_WARNING": "1",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT,

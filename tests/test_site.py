@@ -148,11 +148,11 @@ def test_a_change_to_a_figures_code_makes_its_stored_result_stale(tmp_path):
     kept = store.manifest()
     assert store.stale(tmp_path, kept) == [], "the scratch copy starts fresh"
     module = tmp_path / "src/diffusion_path/figures/pre_3.py"
-    module.write_text(
-        module.read_text(encoding="utf-8").replace("size=3.4", "size=3.5"), encoding="utf-8"
-    )
+    original = module.read_text(encoding="utf-8")
+    module.write_text(original.replace("size=3.4", "size=3.5"), encoding="utf-8")
     stale = store.stale(tmp_path, kept)
     assert stale and all(name.startswith("figures/pre-3/") for name in stale), stale
+    module.write_text(original, encoding="utf-8")
     library = tmp_path / "src/diffusion_path/diffusion/reverse.py"
     library.write_text(library.read_text(encoding="utf-8") + "\n# a change\n", encoding="utf-8")
     stale = set(store.stale(tmp_path, kept))

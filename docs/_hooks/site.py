@@ -8,7 +8,7 @@
   ``data/<task-id>/<name>.json``, and a line ``<!-- table: <task-id>/<name> -->`` in a page is
   replaced by the table; ``<!-- registry: <list> -->`` is replaced by a list made from the registry;
 - results are the stored copies of ``docs/_stored/`` (see ``store.py``), executed notebooks
-  included, unless ``DIFFUSION_PATH_EXECUTE=1`` asks for everything to be made afresh, as the
+  included, unless ``DIFFUSION_PATH_EXECUTE=true`` asks for everything to be made afresh, as the
   test suite and the Pages workflow do;
 - notebook pages lose the script tags that the notebook converter points at a CDN or at
   nothing (MathJax, Mermaid): KaTeX, shipped with the site, typesets their math instead.

@@ -3,7 +3,7 @@
 Every figure, table, interactive figure's data and executed notebook the site shows is made by the
 library. Making them all takes minutes (notebooks train networks), so a normal ``mkdocs serve`` or
 ``mkdocs build`` shows copies stored under ``docs/_stored/``, and the test suite and the Pages
-workflow make them afresh (``DIFFUSION_PATH_EXECUTE=1``) to prove that they still can be made.
+workflow make them afresh (``DIFFUSION_PATH_EXECUTE=true``) to prove that they still can be made.
 
 A stored result cannot silently go stale: its entry in ``docs/_stored/manifest.json`` holds a key,
 the SHA-256 of everything it was made from — the source files of the library modules it uses
@@ -258,6 +258,7 @@ def refresh(names: list[str] | None = None, everything: bool = False) -> list[st
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(SRC))
+    os.environ.pop("DIFFUSION_PATH_QUICK", None)  # stored results are full runs
     if "--check" in argv:
         names = stale()
         for name in names:
