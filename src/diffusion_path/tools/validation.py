@@ -829,3 +829,65 @@ def one_of(value: object, choices: tuple[str, ...], name: str) -> str:
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {options}; got {value!r}")
     return value
+
+
+def earlier_timesteps(value: object, t, name: str = "t_prev"):
+    """Return 0-based indices to step to, each in ``[-1, t - 1]`` for the batch's indices ``t``.
+
+    ``-1`` stands for the data. Accepts an int (for the whole batch) or an integer tensor of shape
+    ``()`` or ``(B,)``, like ``timesteps``.
+
+    Examples:
+        >>> import torch
+        >>> earlier_timesteps(-1, torch.tensor([3, 0]))
+        tensor([-1, -1])
+        >>> earlier_timesteps(3, torch.tensor([3, 5]))
+        Traceback (most recent call last):
+        ValueError: t_prev must be below t and at least -1 (the data), got t_prev 3 for t 3
+    """
+    import torch
+
+    if _TRUSTED.get() and isinstance(value, torch.Tensor):
+        return value
+    batch = t.shape[0]
+    if isinstance(value, bool) or not isinstance(value, int | np.integer | torch.Tensor):
+        raise ValueError(
+            f"{name} must be an int or a LongTensor of shape ({batch},), got {type(value).__name__}"
+        )
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integers, got a tensor of dtype {value.dtype}")
+        if value.ndim == 0:
+            value = value.reshape(1)
+        if tuple(value.shape) not in ((1,), (batch,)):
+            raise ValueError(f"{name} must have shape ({batch},), got {tuple(value.shape)}")
+        value = value.long().expand(batch).to(t.device)
+    else:
+        value = torch.full((batch,), int(value), dtype=torch.long, device=t.device)
+    bad = (value < -1) | (value >= t)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0])
+        raise ValueError(
+            f"{name} must be below t and at least -1 (the data), got {name} {int(value[i])} "
+            f"for t {int(t[i])}"
+        )
+    return value
+
+
+def weights(value: object, name: str):
+    """Return ``value`` if it is a finite number or a finite float tensor (an interpolation weight).
+
+    Examples:
+        >>> weights(0.25, "weight")
+        0.25
+        >>> weights(float("nan"), "weight")
+        Traceback (most recent call last):
+        ValueError: weight must be finite, got nan
+    """
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return float_tensor(
+            value.to(torch.float64) if not value.is_floating_point() else value, name, min_dim=0
+        )
+    return number(value, name)
