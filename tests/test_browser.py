@@ -270,3 +270,132 @@ def test_phone_width_display_math_fits_and_numbers_stay_clear(page, server, buil
     # Guard against a vacuous pass: the probe must have found the typeset equations.
     assert displays >= 50 and numbered >= 20, (displays, numbered)
     assert not _off_machine(page.requests, server), _off_machine(page.requests, server)
+
+
+# ----------------------------------------------------------------------------- interactive figures
+
+# A fingerprint of each canvas of a figure, and the share of its pixels that are drawn on.
+CANVASES = """(root) => [...root.querySelectorAll("canvas")].map((canvas) => {
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let hash = 0, drawn = 0;
+  for (let i = 0; i < pixels.length; i++) hash = (hash * 31 + pixels[i]) >>> 0;
+  for (let i = 3; i < pixels.length; i += 4) drawn += pixels[i] > 0;
+  return { hash, drawn: drawn / (pixels.length / 4) };
+})"""
+
+
+def _watch_console(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def _open_figure(page, url: str):
+    page.goto(url, wait_until="networkidle")
+    page.wait_for_selector(".dp-figure[data-ready=yes]", timeout=15_000)
+    figure = page.locator(".dp-figure")
+    assert figure.count() == 1
+    figure.scroll_into_view_if_needed()
+    return figure
+
+
+def _screenshot(figure, name: str, tmp_path: Path) -> None:
+    shot = Path(os.environ.get("SCREENSHOT_DIR", tmp_path)) / name
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    figure.screenshot(path=str(shot))
+    assert shot.stat().st_size > 5_000
+
+
+def test_core_1_slider_changes_the_picture(page, server, tmp_path):
+    errors = _watch_console(page)
+    figure = _open_figure(page, f"{server}/core/1-forward-diffusion/")
+    label = figure.locator(".dp-figure__label")
+    slider = figure.get_by_role("slider", name="step t")
+    assert label.inner_text() == "t = 0 (the data)"
+    assert figure.locator(".dp-figure__panel-label").all_inner_texts() == ["ᾱ = 1.00"] * 4
+    before = figure.evaluate(CANVASES)
+    assert len(before) == 4 and all(c["drawn"] > 0.01 for c in before), before
+    _screenshot(figure, "core-1-interactive-t0.png", tmp_path)
+    slider.focus()
+    for _ in range(10):  # the arrow keys move one frame, 25 steps each
+        page.keyboard.press("ArrowRight")
+    assert label.inner_text() == "t = 250"
+    assert slider.get_attribute("aria-valuetext") == "t = 250"
+    assert figure.locator(".dp-figure__panel-label").all_inner_texts()[:2] == [
+        "ᾱ = 0.52",
+        "ᾱ = 0.85",
+    ]
+    after = figure.evaluate(CANVASES)
+    changed = [a["hash"] != b["hash"] for a, b in zip(after, before, strict=True)]
+    assert all(changed), f"the panels did not change when the slider moved: {changed}"
+    _screenshot(figure, "core-1-interactive-t250.png", tmp_path)
+    page.keyboard.press("End")
+    assert label.inner_text() == "t = 1000"
+    page.keyboard.press("Home")
+    assert [c["hash"] for c in figure.evaluate(CANVASES)] == [c["hash"] for c in before]
+    assert any(url.endswith("/data/core-1/forward.json") for url in page.requests)
+    assert not errors, errors
+    assert not _off_machine(page.requests, server), _off_machine(page.requests, server)
+
+
+def test_core_2_animation_plays(page, server, tmp_path):
+    errors = _watch_console(page)
+    figure = _open_figure(page, f"{server}/core/2-reverse-diffusion/")
+    label = figure.locator(".dp-figure__label")
+    button = figure.get_by_role("button", name="Play")
+    assert label.inner_text() == "t = 100 (pure noise)"
+    before = figure.evaluate(CANVASES)
+    assert len(before) == 1 and before[0]["drawn"] > 0.2, before
+    button.click()
+    page.wait_for_function(
+        "() => Number(document.querySelector('.dp-figure').dataset.frame) >= 20", timeout=15_000
+    )
+    assert figure.locator(".dp-figure__play").inner_text() == "Pause"
+    assert figure.evaluate(CANVASES)[0]["hash"] != before[0]["hash"], (
+        "the animation drew nothing new"
+    )
+    # it runs to the samples and stops there
+    page.wait_for_function(
+        "() => document.querySelector('.dp-figure').dataset.frame === '100'", timeout=30_000
+    )
+    assert label.inner_text() == "t = 0 (the samples)"
+    assert figure.locator(".dp-figure__play").inner_text() == "Play"
+    _screenshot(figure, "core-2-interactive-end.png", tmp_path)
+    # the dark scheme redraws it in its own colours
+    end = figure.evaluate(CANVASES)
+    page.evaluate("() => document.body.setAttribute('data-md-color-scheme', 'slate')")
+    page.wait_for_function(
+        f"(root) => ({CANVASES})(root)[0].hash !== {end[0]['hash']}",
+        arg=figure.element_handle(),
+        timeout=5_000,
+    )
+    _screenshot(figure, "core-2-interactive-end-dark.png", tmp_path)
+    assert not errors, errors
+    assert not _off_machine(page.requests, server), _off_machine(page.requests, server)
+
+
+def test_interactive_figures_fit_a_phone(page, server, tmp_path):
+    page.set_viewport_size(PHONE)
+    for path, name in [
+        ("core/1-forward-diffusion/", "core-1"),
+        ("core/2-reverse-diffusion/", "core-2"),
+    ]:
+        figure = _open_figure(page, f"{server}/{path}")
+        found = page.evaluate(
+            """(root) => ({
+              page: document.documentElement.scrollWidth,
+              viewport: document.documentElement.clientWidth,
+              box: root.getBoundingClientRect().toJSON(),
+              canvases: [...root.querySelectorAll("canvas")].map((c) => c.clientWidth),
+              controls: [...root.querySelectorAll("button, input, output, label")].map(
+                (e) => e.getBoundingClientRect().right),
+            })""",
+            figure.element_handle(),
+        )
+        assert found["page"] <= found["viewport"], f"{path}: the page scrolls sideways"
+        assert found["box"]["left"] >= 0 and found["box"]["right"] <= found["viewport"], found
+        assert max(found["controls"]) <= found["viewport"], found
+        assert min(found["canvases"]) >= 150, f"{path}: panels too small to read: {found}"
+        _screenshot(figure, f"{name}-interactive-phone.png", tmp_path)
+    assert not _off_machine(page.requests, server), _off_machine(page.requests, server)

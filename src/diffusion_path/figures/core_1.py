@@ -1,18 +1,22 @@
 """Figures of Core Task 1: the forward process on a real photograph and on digits (fixed seeds).
 
 Titles count steps as the page does, from 1 to T, with $x_0$ the data: step $t$ is the schedule's
-index ``t - 1``. The figures are drawn with the task's functions passed in as ``impl``.
+index ``t - 1``. The figures are drawn with the task's functions passed in as ``impl``; the data of
+the interactive figure (``DATA``) with the library's own.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from diffusion_path.tools.data import load_digits, load_photo, to_display_range
+from diffusion_path.diffusion import forward
+from diffusion_path.diffusion.schedules import NoiseSchedule
+from diffusion_path.tools.data import load_digits, load_photo, to_display_range, two_moons
 from diffusion_path.tools.plotting import new_figure
 
 T = 1000
@@ -160,3 +164,123 @@ FIGURES = {
     "chain-vs-closed-form": chain_vs_closed_form,
     "digits-grid": digits_grid,
 }
+
+
+# ----------------------------------------------------------------------------- interactive figures
+# The data of the pages' interactive figures, in the "timeline" format that
+# docs/javascripts/figures.js draws (documented at the top of that file): a list of frames with
+# one label each, and panels made of layers — rasters (images, densities) and point clouds — that
+# hold one entry per frame, or one for all. The helpers below write that format; Core 2 uses them.
+
+#: The page's steps shown by the interactive figure: 0 (the data), 25, ..., T.
+INTERACTIVE_STEPS = list(range(0, T + 1, 25))
+
+
+def raster_layer(
+    frames: np.ndarray, colormap: str = "gray", scale: list[float] | None = None
+) -> dict:
+    """A raster layer: ``frames`` of shape ``(n, H, W)`` or ``(n, H, W, 3)`` with values in [0, 1].
+
+    Each frame is sent as the base64 text of its bytes (0..255, row-major, the first row at the
+    top, channels last). ``colormap`` is ``"gray"`` or ``"rgb"`` for pictures, ``"density"`` for a
+    density drawn in the theme's colour with its opacity; ``scale`` (optional) records, per frame,
+    the value that 255 stands for.
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim not in (3, 4) or (frames.ndim == 4 and frames.shape[3] != 3):
+        raise ValueError(f"frames must have shape (n, H, W) or (n, H, W, 3), got {frames.shape}")
+    pixels = np.rint(np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
+    layer = {
+        "type": "raster",
+        "width": int(frames.shape[2]),
+        "height": int(frames.shape[1]),
+        "channels": 1 if frames.ndim == 3 else 3,
+        "colormap": colormap,
+        "frames": [base64.b64encode(frame.tobytes()).decode("ascii") for frame in pixels],
+    }
+    if scale is not None:
+        layer["scale"] = [float(f"{s:.6g}") for s in scale]
+    return layer
+
+
+def points_layer(
+    points: np.ndarray, style: str = "main", paths: int = 0, trail: int = 0, decimals: int = 2
+) -> dict:
+    """A point-cloud layer: ``points`` of shape ``(n, P, 2)``, one cloud per frame (``n = 1``: static).
+
+    ``style`` is ``"main"`` or ``"faint"`` (a reference, such as the data, drawn under the rest);
+    ``paths`` asks for the track of the first ``paths`` points up to the shown frame, from the
+    first frame or, with ``trail``, over the last ``trail`` frames.
+    """
+    points = np.round(np.asarray(points, dtype=np.float64), decimals)
+    if points.ndim != 3 or points.shape[2] != 2:
+        raise ValueError(f"points must have shape (n, P, 2), got {points.shape}")
+    layer = {
+        "type": "points",
+        "style": style,
+        "x": points[..., 0].tolist(),
+        "y": points[..., 1].tolist(),
+    }
+    if paths:
+        layer["paths"] = int(paths)
+    if trail:
+        layer["trail"] = int(trail)
+    return layer
+
+
+def _digits(value: float) -> str:
+    """A schedule value for a label: two decimals, or two significant digits when it is tiny."""
+    return f"{value:.2f}" if value >= 0.005 else f"{value:.1e}"
+
+
+def forward_data(
+    steps: list[int] | None = None, n_points: int = 400, size: int = 64, seed: int = 0
+) -> dict:
+    """Core 1's interactive figure: q(x_t | x_0) for a photograph and for two moons, linear against cosine.
+
+    The same photograph, the same points and the same noise under both schedules (T = 1000), at the
+    page's ``steps`` (default: 0, 25, ..., T; step 0 is the data, step t the schedule's index t - 1).
+    """
+    steps = INTERACTIVE_STEPS if steps is None else list(steps)
+    if not steps or any(not 0 <= s <= T for s in steps):
+        raise ValueError(f"steps must be a non-empty list of steps in [0, {T}], got {steps!r}")
+    image = load_photo(size, grayscale=True)  # (1, 1, size, size)
+    points = two_moons(n_points, torch.Generator().manual_seed(seed))[None]  # (1, P, 2)
+    limits = [-3.5, 3.5, -3.5, 3.5]
+    schedules = [("linear", NoiseSchedule.linear(T)), ("cosine", NoiseSchedule.cosine(T))]
+    image_panels, point_panels = [], []
+    for name, schedule in schedules:
+        abar = [_digits(_alpha_bar(schedule, s)) for s in steps]
+        labels = [f"ᾱ = {a}" for a in abar]
+        # the library's q_sample; the same seeds, so the same noise, for both schedules
+        images = _noised(forward, image, schedule, steps, seed=seed + 1)
+        clouds = _noised(forward, points, schedule, steps, seed=seed + 2)
+        image_panels.append(
+            {
+                "title": f"photograph · {name}",
+                "labels": labels,
+                "layers": [raster_layer(to_display_range(images)[:, 0].numpy())],
+            }
+        )
+        point_panels.append(
+            {
+                "title": f"two moons · {name}",
+                "labels": labels,
+                "limits": limits,
+                "layers": [
+                    points_layer(points.numpy(), style="faint"),
+                    points_layer(clouds.numpy()),
+                ],
+            }
+        )
+    return {
+        "format": "dp-timeline/1",
+        "caption": "The forward process q(x_t | x_0) under the linear and the cosine schedule",
+        "slider": "step t",
+        "labels": [f"t = {s}" + (" (the data)" if s == 0 else "") for s in steps],
+        "columns": 4,
+        "panels": image_panels + point_panels,
+    }
+
+
+DATA = {"forward": forward_data}

@@ -1,6 +1,7 @@
 """Figures and tables of Core Task 2: the reverse process, with the exact oracle and a small trained MLP.
 
-The sampler is the task's own ``ddpm_sample``, passed in as ``impl``.
+The sampler is the task's own ``ddpm_sample``, passed in as ``impl``; the interactive figure's
+data (``DATA``) uses the library's.
 
 The oracle figures need no training: the noise predictor is exact for a mixture of Gaussians.
 The MLP figure trains a small network on two moons for a few seconds (fixed seeds).
@@ -15,6 +16,7 @@ from diffusion_path.diffusion.networks import NoiseMLP
 from diffusion_path.diffusion.reverse import ddpm_sample
 from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.diffusion.training import train_toy
+from diffusion_path.figures.core_1 import points_layer, raster_layer
 from diffusion_path.tools.data import ring_of_gaussians, two_moons
 from diffusion_path.tools.oracle import GaussianMixtureOracle
 from diffusion_path.tools.plotting import new_figure
@@ -154,3 +156,68 @@ def off_mode_table() -> str:
 
 
 TABLES = {"off-mode": off_mode_table}
+
+
+# ----------------------------------------------------------------------------- interactive figure
+
+
+def reverse_data(
+    n_points: int = 300, grid: int = 64, seed: int = 0, paths: int = 6, trail: int = 8
+) -> dict:
+    """Core 2's interactive figure: particles carried from x_T to the data over the exact density of x_t.
+
+    ``ddpm_sample`` with the exact oracle of the ring of eight Gaussians (cosine schedule, T = 100)
+    moves ``n_points`` particles; frame ``k`` shows them after ``k`` reverse steps, at the page's
+    step ``t = T - k``, over $q_t$, the exact density of $x_t$ (the oracle's ``log_prob`` at the
+    index ``t - 1``; the data's density at ``t = 0``) on a ``grid`` × ``grid`` raster of ``LIMITS``.
+    """
+    schedule = NoiseSchedule.cosine(T)
+    oracle = _ring_oracle(schedule)
+    _, path = ddpm_sample(
+        oracle,
+        (n_points, 2),
+        schedule,
+        generator=torch.Generator().manual_seed(seed),
+        return_trajectory=True,
+        progress=False,
+    )
+    # cell centres; the raster's first row is the top of the picture, the largest y
+    low, high = LIMITS
+    centres = low + (torch.arange(grid, dtype=torch.float64) + 0.5) * (high - low) / grid
+    ys, xs = torch.meshgrid(centres.flip(0), centres, indexing="ij")
+    cells = torch.stack([xs, ys], dim=-1)  # (grid, grid, 2)
+    densities = []
+    for k in range(T + 1):
+        t = T - k
+        log_q = oracle.log_prob(cells) if t == 0 else oracle.log_prob(cells, t - 1)
+        densities.append(torch.exp(log_q))
+    density = torch.stack(densities)  # (T + 1, grid, grid)
+    peak = density.flatten(1).max(dim=1).values
+    labels = [f"t = {T - k}" for k in range(T + 1)]
+    labels[0] += " (pure noise)"
+    labels[-1] += " (the samples)"
+    return {
+        "format": "dp-timeline/1",
+        "caption": "DDPM sampling with the exact noise predictor, over the exact density of x_t",
+        "slider": "reverse step",
+        "labels": labels,
+        "columns": 1,
+        "play": {"fps": 12},
+        "panels": [
+            {
+                "title": f"{n_points} particles over the density of xₜ",
+                "limits": [low, high, low, high],
+                "layers": [
+                    raster_layer(
+                        (density / peak[:, None, None]).numpy(),
+                        colormap="density",
+                        scale=peak.tolist(),
+                    ),
+                    points_layer(path.numpy(), paths=paths, trail=trail),
+                ],
+            }
+        ],
+    }
+
+
+DATA = {"reverse": reverse_data}
