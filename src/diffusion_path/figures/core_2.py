@@ -16,7 +16,7 @@ from diffusion_path.diffusion.networks import NoiseMLP
 from diffusion_path.diffusion.reverse import ddpm_sample
 from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.diffusion.training import train_toy
-from diffusion_path.figures.core_1 import points_layer, raster_layer
+from diffusion_path.figures.timeline import points_layer, raster_layer
 from diffusion_path.tools.data import ring_of_gaussians, two_moons
 from diffusion_path.tools.oracle import GaussianMixtureOracle
 from diffusion_path.tools.plotting import new_figure
