@@ -12,7 +12,7 @@ from diffusion_path.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = sorted(p for p in DOCS.rglob("*.md") if "_hooks" not in p.parts)
+PAGES = sorted(p for p in DOCS.rglob("*.md") if not {"_hooks", "_stored"} & set(p.parts))
 
 # A fence opens with ``` or ~~~ (any indent, as inside admonitions and tabs) and closes with the same.
 FENCE = re.compile(
