@@ -160,10 +160,13 @@ def test_only_json_and_results_kept_for_progress(work):
     progress = cli("progress", "--impl", str(work))
     assert progress.returncode == 0
     row = next(line for line in progress.stdout.splitlines() if line.strip().startswith(TASK.id))
-    assert "failing" in row and "1/2 functions" in row, progress.stdout
+    assert "failing" in row and "1/9 functions" in row, "two of nine checked: not a pass"
     assert "no pre_2.py" in progress.stdout
     (work / TASK.exercise_file).write_text(source + "\n# edited\n")
     assert "changed since" in cli("progress", "--impl", str(work)).stdout
+    (work / TASK.exercise_file).write_text("def broken(:\n")
+    cli("check", TASK.id, "--impl", str(work))
+    assert "does not import" in cli("progress", "--impl", str(work)).stdout
 
 
 def test_hint_levels_end_with_the_code():

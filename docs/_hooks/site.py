@@ -184,8 +184,12 @@ def on_files(files: Files, config) -> Files:
                 ", ".join(stale[:3]) + (", ..." if len(stale) > 3 else ""),
                 store.REFRESH,
             )
+    task_modules = {module for task in TASKS for module in task.modules}
     for uri, _, module in api_pages():
         content = f"# `{module.removeprefix('diffusion_path.')}`\n\n::: {module}\n"
+        if module in task_modules:
+            # a task's code is its solution: it stays folded on the task's page, not shown here
+            content += "    options:\n      show_source: false\n"
         files.append(File.generated(config, uri, content=content))
     for task in TASKS:
         for name in figures.figure_names(task):

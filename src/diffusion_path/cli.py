@@ -128,11 +128,11 @@ def _check_once(args: argparse.Namespace, task, order: list[str] | None) -> obje
     else:
         for line in _report_footer(report, time.perf_counter() - start):
             _print(line)
-    if args.impl is not None and report.import_problem is None:
+    if args.impl is not None:
         from diffusion_path.check import implementation_path
         from diffusion_path.check.store import save
 
-        save(report, implementation_path(task, args.impl))
+        save(report, implementation_path(task, args.impl), total=report.total or None)
     return report
 
 
@@ -214,15 +214,15 @@ def _progress(args: argparse.Namespace) -> int:
             state = f"· not checked yet (diffusion-path check {task.id} --impl {args.impl})"
         else:
             statuses = list(kept["functions"].values())
-            passed = statuses.count("passed")
+            passed, total = statuses.count("passed"), max(kept.get("total", 0), len(statuses))
             if kept["import_error"]:
                 state = "✘ does not import"
-            elif kept["passed"]:
-                state = f"✔ passed          {passed}/{len(statuses)} functions"
+            elif passed == total:
+                state = f"✔ passed          {passed}/{total} functions"
             elif passed == 0 and all(s == "not implemented" for s in statuses):
-                state = f"○ not started     0/{len(statuses)} functions"
+                state = f"○ not started     0/{total} functions"
             else:
-                state = f"✘ failing         {passed}/{len(statuses)} functions"
+                state = f"✘ failing         {passed}/{total} functions"
             state += f", checked {_ago(now - kept['checked_at'])}"
             if fingerprint(path) != kept["sha256"]:
                 state += "; changed since"

@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 PASSED, FAILED, NOT_IMPLEMENTED = "passed", "failed", "not implemented"
+#: The module name a learner's file is imported under starts with this.
+LEARNER_PREFIX = "_learner_"
 #: Seconds a function may take for all its checks before it is stopped (``--timeout``).
 DEFAULT_TIMEOUT = 60.0
 ENDED_HINT = (
@@ -118,6 +120,7 @@ class Report:
     import_problem: ImportProblem | None = None
     wrong_file: str = ""
     interrupted: bool = False
+    total: int = 0
 
     @property
     def passed(self) -> bool:
@@ -183,7 +186,7 @@ def load_implementation(task: Task, impl: str | Path | None = None) -> ModuleTyp
             raise ValueError(f"task {task.id!r} has no reference solution yet")
         return reference_namespace(task)
     path = implementation_path(task, impl)
-    name = f"_learner_{task.slug}"
+    name = f"{LEARNER_PREFIX}{task.slug}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -225,10 +228,10 @@ def _first_line(error: BaseException) -> str:
         return f"called sys.exit({error.code!r}) (or exit(), quit()), which ends the program"
     if isinstance(error, KeyboardInterrupt):
         return "raised KeyboardInterrupt"
-    text = str(error).strip() or type(error).__name__
+    text = str(error).strip()
     if not isinstance(error, AssertionError):
-        text = f"{type(error).__name__}: {text}"
-    return text.splitlines()[0]
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return (text or type(error).__name__).splitlines()[0]
 
 
 def _where(error: BaseException, source: str | None) -> str:
@@ -259,8 +262,15 @@ def grade_function(
     checks = contract.all_checks(function, reference)
     result = FunctionResult(function, PASSED, 0, len(checks))
     start = time.perf_counter()
-    if not callable(getattr(impl, function, None)):
+    written = getattr(impl, function, None)
+    if not callable(written):
         result.status = NOT_IMPLEMENTED
+        return result
+    learner = getattr(impl, "__name__", "").startswith(LEARNER_PREFIX)
+    home = getattr(written, "__module__", None)
+    if learner and home != impl.__name__:  # imported, not written: the library's, or another file's
+        result.status = NOT_IMPLEMENTED
+        result.reason = f"{function} is imported from {home}, not written in this file"
         return result
     source = getattr(impl, "__file__", None)
     for check in checks:
@@ -269,7 +279,7 @@ def grade_function(
         except NotImplementedError as error:
             result.status = NOT_IMPLEMENTED
             raised_in = _raising_function(error, source)
-            if raised_in not in (None, function):
+            if raised_in in contract.functions and raised_in != function:
                 result.reason = f"waits for {raised_in}, which is not implemented yet"
             break
         except (SystemExit, KeyboardInterrupt) as error:  # ways out of a program, not answers
@@ -278,12 +288,22 @@ def grade_function(
             result.reason = f"{function} {_first_line(error)}{_where(error, source)}"
             result.hint = ENDED_HINT
             break
-        except BaseException as error:  # a learner's code may raise anything
+        except AssertionError as error:  # the check's verdict: the answer is wrong
             result.status = FAILED
             result.check = check.name
             what = check.description.rstrip(".")
             result.reason = f"{what}: {_first_line(error)}{_where(error, source)}"
             result.hint = getattr(error, "hint", None) or check.hint
+            break
+        except BaseException as error:  # the code under test crashed while the check ran it
+            result.status = FAILED
+            result.check = check.name
+            result.reason = f"{function} raised {_first_line(error)}{_where(error, source)}"
+            result.hint = (
+                f"Your code raised {type(error).__name__} while this was checked: "
+                f"{check.description.rstrip('.')}. Read the message and the line it names, and "
+                "try the same call yourself."
+            )
             break
         result.passed_checks += 1
     result.duration = time.perf_counter() - start
@@ -374,8 +394,9 @@ def run_checks(
         from diffusion_path.check.isolated import run_isolated
 
         return run_isolated(task, path, only, timeout, on_result, source)
-    functions = plan(load_contract(task), task, only)
-    report = Report(task, source)
+    contract = load_contract(task)
+    functions = plan(contract, task, only)
+    report = Report(task, source, total=len(contract.functions))
     try:
         module = load_implementation(task, path)
     except Exception as error:

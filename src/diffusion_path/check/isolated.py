@@ -150,7 +150,9 @@ def _child(
             conn.send(("usage", str(error)))
             return
         uses = {f: list(contract.spec(f).uses) for f in contract.functions}
-        conn.send(("plan", {"functions": functions, "uses": uses}))
+        conn.send(
+            ("plan", {"functions": functions, "uses": uses, "total": len(contract.functions)})
+        )
     reference = reference_namespace(task)
     watchdog = _Watchdog(conn, timeout, path)
     watchdog.start("(importing the file)")
@@ -267,6 +269,7 @@ def _follow(process, receiver, report: Report, timeout, record, path, state: dic
             continue
         if kind == "plan":
             state["functions"], state["uses"] = payload["functions"], payload["uses"]
+            report.total = payload["total"]
         elif kind == "usage":
             state["usage"] = payload
             return

@@ -35,17 +35,32 @@ def load(folder: str | Path) -> dict:
         return {}
 
 
-def save(report, path: Path) -> None:
-    """Record ``report`` (of the file at ``path``) in the results of ``path``'s folder, atomically."""
+def save(report, path: Path, total: int | None = None) -> None:
+    """Record ``report`` (of the file at ``path``) in the results of ``path``'s folder, atomically.
+
+    Verdicts are merged into what was kept: checking some functions (``--only``, or a run stopped
+    with Ctrl-C) updates those and keeps the others' last verdicts. A file that does not import is
+    recorded as such; a file that is another task's is not recorded at all.
+
+    Args:
+        report: The checker's report.
+        path: The file it graded.
+        total: How many functions the task has (to tell "all passed" from "those checked passed").
+    """
+    if report.wrong_file:
+        return
     folder = Path(path).parent
     data = load(folder)
+    kept = data.get(report.task.id, {})
+    functions = dict(kept.get("functions", {})) if kept.get("sha256") else {}
+    functions.update({r.function: r.status for r in report.results})
     data[report.task.id] = {
         "file": Path(path).name,
         "sha256": fingerprint(path),
         "checked_at": time.time(),
-        "passed": report.passed,
         "import_error": report.import_problem is not None,
-        "functions": {r.function: r.status for r in report.results},
+        "total": total or kept.get("total") or len(functions),
+        "functions": functions,
     }
     target = folder / RESULTS
     target.parent.mkdir(parents=True, exist_ok=True)

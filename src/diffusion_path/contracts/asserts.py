@@ -125,7 +125,7 @@ def assert_close(
         raise Failure(
             f"{what} is wrong: got {actual_array[worst]:.6g} where {expected_array[worst]:.6g} "
             "is expected"
-            + (f" (at index {tuple(int(i) for i in worst)})" if actual_array.ndim else ""),
+            + (f" (at position {tuple(int(i) for i in worst)})" if actual_array.ndim else ""),
             hint,
         )
 

@@ -177,7 +177,11 @@ class Contract:
         return self.specs.get(function, FunctionSpec(function))
 
     def all_checks(self, function: str, reference: object) -> list[Check]:
-        """Every check of ``function``: the return-type check first, the task's own, then the rest.
+        """Every check of ``function``: the return type and unmodified inputs first, then the task's own.
+
+        A function that returns the wrong type, or writes into its arguments, would make the
+        task's checks fail for reasons that are not theirs; so those two come first, then the
+        task's own checks, then the rest of the generic ones.
 
         Args:
             function: The function's name.
@@ -189,6 +193,6 @@ class Contract:
         own = [check for check in self.checks if check.function == function]
         spec = self.spec(function)
         derived = generic.checks_for(spec, getattr(reference, function)) if spec.generic else []
-        first = [check for check in derived if check.name == generic.RETURNS]
-        rest = [check for check in derived if check.name != generic.RETURNS]
+        first = [check for check in derived if check.name in generic.FIRST]
+        rest = [check for check in derived if check.name not in generic.FIRST]
         return first + own + rest

@@ -157,7 +157,14 @@ COSINE_HINT = (
 def cosine_reproduces_alpha_bar(impl):
     """The product of (1 - beta) over the cosine schedule is f(t + 1) / f(0) (Improved DDPM eq. 17)."""
     for T, s in [(1000, 0.008), (20, 0.05)]:
-        betas = _numpy(impl.cosine_beta_schedule(T, s))
+        raw = impl.cosine_beta_schedule(T, s)
+        expect(
+            isinstance(raw, torch.Tensor) and raw.dtype == torch.float64,
+            f"schedules are float64, got {getattr(raw, 'dtype', type(raw).__name__)}",
+            "Compute the schedule in float64 (torch.arange(..., dtype=torch.float64)): products of "
+            "numbers close to one lose their digits in float32.",
+        )
+        betas = _numpy(raw)
         expect(
             betas.shape == (T,),
             f"cosine_beta_schedule({T}) has shape {betas.shape}, expected ({T},)",
@@ -250,8 +257,29 @@ def schedule_posterior_coefficients(impl):
     log_var = _numpy(schedule.posterior_log_variance_clipped)
     assert_close(log_var[1:], np.log(variance[1:]), "NoiseSchedule.posterior_log_variance_clipped")
     expect(
-        math.isfinite(log_var[0]),
-        "posterior_log_variance_clipped[0] must be finite (use t = 1's value)",
+        math.isfinite(log_var[0])
+        and abs(log_var[0] - math.log(variance[1])) < 1e-6 * abs(math.log(variance[1])),
+        f"posterior_log_variance_clipped[0] is {log_var[0]:.6g}; it is index 1's value, "
+        f"log(beta_tilde_2) = {math.log(variance[1]):.6g}, so that it stays finite",
+        "At index 0 the variance is 0: replace its log by index 1's value (as the DDPM code does), "
+        "not by the log of a tiny number.",
+    )
+
+
+@check("NoiseSchedule", hint=SCHEDULE_HINT)
+def schedule_keeps_float64_digits(impl):
+    """1 - abar near the first step keeps its float64 digits: the products are taken in float64."""
+    T = 1000
+    betas = np.linspace(1e-4, 0.02, T)
+    schedule = impl.NoiseSchedule(torch.tensor(betas))
+    exact = 1.0 - _alpha_bars(betas)[:5]
+    got = 1.0 - _numpy(schedule.alpha_bars)[:5]
+    worst = float(np.max(np.abs(got - exact) / exact))
+    expect(
+        worst < 1e-9,
+        f"1 - abar at the first steps is off by a relative {worst:.2g}: the schedule lost digits",
+        "Compute alphas and their running product in float64 from float64 betas — a float32 "
+        "cumprod, converted afterwards, keeps the float32 error.",
     )
 
 

@@ -362,6 +362,19 @@ def step_mean_is_eq_11(impl):
     """With z = 0 the step is DDPM eq. (11)'s mean, at every index of a mixed batch."""
     eps, x_t = _randn(5, 2, seed=60), _randn(5, 2, seed=61)
     t = torch.tensor([4, 0, 2, 1, 3])
+    zero = torch.zeros_like(x_t)
+    runs = [
+        impl.ddpm_step(
+            eps, x_t, t, _schedule(), noise=zero, generator=torch.Generator().manual_seed(s)
+        )
+        for s in (1, 2)
+    ]
+    expect(
+        torch.equal(runs[0], runs[1]),
+        "with noise given, the result still changes with the generator: the noise given is not used",
+        "Use the z you are given (`noise`) when it is not None; draw from `generator` only when it "
+        "is None.",
+    )
     for variance in ("beta_tilde", "beta"):
         got = impl.ddpm_step(
             eps, x_t, t, _schedule(), variance=variance, noise=torch.zeros_like(x_t)
@@ -552,6 +565,21 @@ def sampler_calls_the_model_at_every_index(impl):
         "the trajectory does not end at the returned samples",
         trajectory_hint,
     )
+    _, every_other = impl.ddpm_sample(
+        model,
+        (3, 2),
+        _schedule(),
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(0),
+        return_trajectory=True,
+        trajectory_every=2,
+    )
+    expect(
+        tuple(every_other.shape) == (4, 3, 2),
+        f"with trajectory_every=2 the trajectory has {every_other.shape[0]} states, expected 4 "
+        "(x_T, then the states after indices 4, 2 and 0)",
+        trajectory_hint,
+    )
 
 
 @check("ddpm_sample", hint=SAMPLE_HINT)
@@ -613,6 +641,50 @@ def sampler_finds_the_mixture_weights(impl):
     for k, w in enumerate(weights):
         share = float(np.mean(nearest == k))
         assert_within_se(share, w, math.sqrt(w * (1 - w) / n), f"the share of mode {k}")
+
+
+@check("ddpm_sample", hint=SAMPLE_HINT)
+def sampler_draws_from_its_generator_and_passes_its_options_on(impl):
+    """Without x_T the samples come from the generator alone; clip_x0 reaches every step; no gradients."""
+    state = torch.random.get_rng_state()
+    a, b = (
+        impl.ddpm_sample(
+            _zero_model, (4, 2), _schedule(), generator=torch.Generator().manual_seed(7)
+        )
+        for _ in range(2)
+    )
+    rng_hint = (
+        "Draw x_T from the generator you are given: torch.randn(shape, generator=generator) — "
+        "not torch.randn(shape), which uses (and moves) PyTorch's global random state."
+    )
+    expect(torch.equal(a, b), "the same generator seed gave different samples", rng_hint)
+    expect(
+        torch.equal(state, torch.random.get_rng_state()),
+        "the global random state was used",
+        rng_hint,
+    )
+    far = impl.ddpm_sample(
+        lambda x, t: -10 * torch.ones_like(x),
+        (4, 2),
+        _schedule(),
+        clip_x0=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    expect(
+        float(far.abs().max()) <= 1.0 + 1e-6,
+        f"with clip_x0=True and a model that puts x0_hat far outside [-1, 1], the samples reach "
+        f"{float(far.abs().max()):.3g}",
+        "Pass clip_x0 on to every ddpm_step: the last step returns x0_hat, clipped.",
+    )
+    weight = torch.nn.Parameter(torch.ones(1))
+    out = impl.ddpm_sample(
+        lambda x, t: x * 0 * weight, (4, 2), _schedule(), generator=torch.Generator().manual_seed(0)
+    )
+    expect(
+        not out.requires_grad,
+        "the samples carry a gradient graph through every step",
+        "Sampling needs no gradients: run the loop under torch.no_grad(), or memory grows with T.",
+    )
 
 
 __all__ = ["CONTRACT"]

@@ -30,9 +30,12 @@ import numpy as np
 
 from diffusion_path.contracts.base import Call, Check, Failure, FunctionSpec
 
-__all__ = ["RETURNS", "checks_for", "invalid_cases", "outputs_equal"]
+__all__ = ["FIRST", "RETURNS", "UNMODIFIED", "checks_for", "invalid_cases", "outputs_equal"]
 
 RETURNS = "returns_the_promised_type"
+UNMODIFIED = "leaves_its_inputs_alone"
+#: The generic checks that run before a task's own checks.
+FIRST = (RETURNS, UNMODIFIED)
 
 RETURNS_HINT = (
     "Return what the docstring's Returns section promises: a torch.Tensor, not a list or a NumPy "
@@ -54,8 +57,9 @@ RNG_HINT = (
     "np.random.*, torch.randn without generator=, the random module, or a new default_rng()."
 )
 ERROR_HINT = (
-    "Check {argument} where the function starts, before any computation, and raise "
-    "ValueError(f'{argument} must ..., got {{{argument}!r}}'): the message must name {argument}."
+    "Check {argument} and raise ValueError(f'{argument} must ..., got {{{argument}!r}}') when it "
+    "is not valid — where the function starts, or where the value is first needed — so that the "
+    "message names {argument}."
 )
 
 

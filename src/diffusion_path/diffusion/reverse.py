@@ -355,7 +355,8 @@ def ddpm_step(
     # Exercise: eqs. (C2.5)-(C2.6) — predict the clean data from the noise prediction (clipped
     # when asked), take the posterior mean there, and add sigma times fresh noise z, with sigma^2
     # as `variance` names it — but only for the examples whose index is not 0. Use `noise` as z
-    # when it is given; otherwise draw z from `generator`.
+    # when it is given; otherwise draw z from `generator` with validation.noise_or_draw, which
+    # also checks the generator — only when some example needs noise.
 
     with validation.trusted():  # checked above
         # $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\varepsilon_\theta) / \sqrt{\bar\alpha_t}$

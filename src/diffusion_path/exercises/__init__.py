@@ -250,7 +250,46 @@ def stub_source(task: Task) -> str:
         '"""\n\nfrom __future__ import annotations\n\n'
     )
     imports = _import_block(plain, from_imports)
-    return header + imports + "\n\n\n" + "\n\n".join(b.rstrip() + "\n" for b in body)
+    given = _given_tools(plain, from_imports, defined)
+    return header + imports + "\n\n" + given + "\n\n" + "\n\n".join(b.rstrip() + "\n" for b in body)
+
+
+def _given_tools(plain: list[str], from_imports: dict[str, list[str]], defined: set[str]) -> str:
+    """A comment listing the functions imported from this package: signature and first line each.
+
+    The learner calls them but does not write them; the list saves a trip to the API pages (where
+    the reference's code sits one click away).
+    """
+    lines = []
+    for module, names in from_imports.items():
+        if not module.startswith("diffusion_path"):
+            continue
+        imported = importlib.import_module(module)
+        for name in names:
+            if " as " in name or name in defined:
+                continue
+            tool = getattr(imported, name, None)
+            if inspect.isfunction(tool):
+                summary = (inspect.getdoc(tool) or "").splitlines()[0]
+                signature = str(inspect.signature(tool)).replace("'", "")
+                lines.append(f"#   {name}{_short(signature)}: {summary}")
+            elif inspect.ismodule(tool):
+                lines.append(f"#   {name}: {(tool.__doc__ or '').strip().splitlines()[0]}")
+    if not lines:
+        return ""
+    return "# Given (imported above, not yours to write):\n" + "\n".join(lines) + "\n"
+
+
+def _short(signature: str) -> str:
+    """A signature without its annotations, to fit a comment line: ``(values, t, like)``."""
+    names = []
+    for part in signature.strip("()").split(", "):
+        part = part.split(":")[0].split("=")[0].strip()
+        if part and part not in ("*", "/") and "->" not in part:
+            names.append(part)
+        elif part == "*":
+            names.append("*")
+    return "(" + ", ".join(names) + ")"
 
 
 def _class_stub(lines: list[str], node: ast.ClassDef, by_name: dict[str, Exercise]) -> str:
