@@ -1,0 +1,492 @@
+"""Contract of Core Task 6: DDIM — its timesteps, its step, sampling, inversion and slerp.
+
+Ground truth: DDIM eqs. (12) and (16) written out here in NumPy; DDPM's posterior (Core Task 2)
+for η = 1; exact answers with exact noise predictors: data that is a single point comes back
+exactly from any sampler, and for N(0, 1) data deterministic DDIM multiplies
+the state by cos(φ_s − φ_t) at each step (cos φ = √ᾱ), so the output's spread is known exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from diffusion_path.contracts.asserts import (
+    assert_close,
+    assert_ks,
+    assert_within_se,
+    expect,
+    normal_cdf,
+    to_numpy,
+)
+from diffusion_path.contracts.base import Contract, Invalid, call
+from diffusion_path.diffusion.schedules import NoiseSchedule
+
+CONTRACT = Contract("core-6")
+check = CONTRACT.check
+
+BETAS = np.array([0.3, 0.1, 0.2, 0.3, 0.5, 0.2, 0.4, 0.1])
+
+
+def _schedule(betas: np.ndarray = BETAS) -> NoiseSchedule:
+    return NoiseSchedule(torch.tensor(betas))
+
+
+def _abar(betas: np.ndarray = BETAS) -> np.ndarray:
+    """abar by index, with index -1 (the data) first: abar[0] = 1, abar[t + 1] = alpha_bars[t]."""
+    out, running = [1.0], 1.0
+    for beta in betas:
+        running *= 1.0 - beta
+        out.append(running)
+    return np.array(out)
+
+
+def _randn(*shape: int, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def _ddim_by_hand(eps, x, t, s, eta, z=None, clip=False):
+    """DDIM eqs. (12) and (16), row by row, in NumPy: index t to index s (-1: the data)."""
+    abar = _abar()
+    out = np.empty_like(x)
+    for i, (ti, si) in enumerate(zip(t, s, strict=True)):
+        a_t, a_s = abar[ti + 1], abar[si + 1]
+        x0 = (x[i] - math.sqrt(1 - a_t) * eps[i]) / math.sqrt(a_t)
+        e = eps[i]
+        if clip:
+            x0 = np.clip(x0, -1, 1)
+            e = (x[i] - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)
+        sigma = eta * math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
+        out[i] = math.sqrt(a_s) * x0 + math.sqrt(max(0.0, 1 - a_s - sigma**2)) * e
+        if z is not None:
+            out[i] += sigma * z[i]
+    return out
+
+
+class PointMass:
+    """The exact noise predictor when the data is one point mu: eps* = (x - sqrt(abar) mu) / sqrt(1 - abar)."""
+
+    def __init__(self, mu, schedule: NoiseSchedule) -> None:
+        self.mu = torch.as_tensor(mu, dtype=torch.float64)
+        self.abar = schedule.alpha_bars
+
+    def __call__(self, x, t):
+        abar = self.abar[t].reshape(-1, *([1] * (x.ndim - 1)))
+        return ((x.double() - abar.sqrt() * self.mu) / (1 - abar).sqrt()).to(x.dtype)
+
+
+def _standard_normal_oracle(schedule: NoiseSchedule):
+    """For N(0, 1) data, x_t ~ N(0, 1) and eps*(x_t) = sqrt(1 - abar_t) x_t."""
+
+    def model(x, t):
+        abar = schedule.alpha_bars[t].reshape(-1, *([1] * (x.ndim - 1)))
+        return ((1 - abar).sqrt() * x.double()).to(x.dtype)
+
+    return model
+
+
+# ----------------------------------------------------------------------------- ddim_timesteps
+CONTRACT.function(
+    "ddim_timesteps",
+    lambda: call(100, 7, "leading"),
+    hints=(
+        "The sampler visits num_steps of the T indices, largest first (C6.4). Each spacing is a "
+        "rule for which ones: equal strides from 0 ('leading'), equal strides ending at T - 1 "
+        "('trailing'), evenly spaced over 0..T-1 and rounded ('linspace'), or squares "
+        "('quadratic').",
+        "leading: i · ⌊T/n⌋ for i = 0..n−1; trailing: round(T − i·T/n) − 1; linspace: n points "
+        "from 0 to T − 1, rounded half to even; quadratic: ⌊(i·√(0.8T)/(n − 1))²⌋. Sort them "
+        "largest first, as integers, and refuse a spacing that repeats an index.",
+    ),
+)
+SPACING_HINT = (
+    "Each spacing is a rule for which indices to visit (C6.4); compute the rule in floating point, "
+    "round or floor as it says, then sort the indices largest first."
+)
+
+
+def _spacing_by_hand(T: int, n: int, spacing: str) -> list[int]:
+    if spacing == "leading":
+        steps = [i * (T // n) for i in range(n)]
+    elif spacing == "trailing":
+        steps = [round(T - i * T / n) - 1 for i in range(n)]
+    elif spacing == "linspace":
+        steps = [int(np.round(v)) for v in np.linspace(0, T - 1, n)]
+    else:
+        steps = [math.floor((i * math.sqrt(0.8 * T) / (n - 1)) ** 2) for i in range(n)]
+    return sorted(steps, reverse=True)
+
+
+@check("ddim_timesteps", hint=SPACING_HINT)
+def timesteps_follow_each_spacing(impl):
+    """ddim_timesteps gives, for each spacing, the indices its rule says, largest first."""
+    for T, n in ((1000, 10), (1000, 50), (100, 7), (10, 10)):
+        for spacing in ("leading", "trailing", "linspace", "quadratic"):
+            if spacing == "quadratic" and n > math.sqrt(0.8 * T):
+                continue
+            got = impl.ddim_timesteps(T, n, spacing)
+            expect(
+                isinstance(got, torch.Tensor) and got.dtype == torch.long,
+                f"ddim_timesteps returned {type(got).__name__} {getattr(got, 'dtype', '')}, expected a LongTensor",
+                "Return the indices as a LongTensor (integers), largest first.",
+            )
+            expected = _spacing_by_hand(T, n, spacing)
+            expect(
+                got.tolist() == expected,
+                f"ddim_timesteps({T}, {n}, {spacing!r}) is {got.tolist()[:6]}..., expected {expected[:6]}...",
+            )
+
+
+# ----------------------------------------------------------------------------- ddim_step
+CONTRACT.function(
+    "ddim_step",
+    lambda: call(
+        _randn(3, 2, seed=1),
+        _randn(3, 2, seed=2),
+        torch.tensor([7, 4, 2]),
+        torch.tensor([5, 1, -1]),
+        _schedule(),
+        eta=0.5,
+        generator=torch.Generator().manual_seed(0),
+    ),
+    invalid=[
+        Invalid("t_prev", torch.tensor([7, 4, 2]), "t_prev equal to t"),
+        Invalid(
+            "model_output",
+            lambda a: torch.zeros(3, 3, dtype=torch.float64),
+            "model_output of another shape than x_t",
+        ),
+        Invalid(
+            "noise",
+            lambda a: torch.zeros(3, 3, dtype=torch.float64),
+            "noise of another shape than x_t",
+        ),
+    ],
+    hints=(
+        "DDIM rebuilds the earlier state from two predictions (C6.1)–(C6.3): the clean data x̂₀ "
+        "and the noise ε̂, weighted for the step it lands on; η only sets how much of the noise "
+        "is fresh instead of predicted. Index −1 means the data, where ᾱ = 1.",
+        "Read ᾱ_t at t and ᾱ_s at t_prev (1 where t_prev is −1); x̂₀ from ε̂ as in Core 2; with "
+        "clipping, clip x̂₀ and recompute ε̂ from it; σ = η·√((1−ᾱ_s)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_s); the "
+        "result is √ᾱ_s·x̂₀ + √(1−ᾱ_s−σ²)·ε̂ + σ·z, with z drawn only when η > 0.",
+    ),
+)
+STEP_HINT = (
+    "DDIM eq. (12): √ᾱ_s x̂₀ + √(1 − ᾱ_s − σ²) ε̂ (+ σ z), with ᾱ of the index stepped to — "
+    "cumulative ᾱ, not α — and x̂₀ from ε̂ as in (C2.3)."
+)
+SIGMA_HINT = (
+    "σ(η) of DDIM eq. (16) is a standard deviation: η·√((1−ᾱ_s)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_s). It "
+    "scales the fresh noise z and is also taken out of the predicted noise's weight, "
+    "√(1 − ᾱ_s − σ²)."
+)
+
+
+@check("ddim_step", hint=STEP_HINT)
+def deterministic_step_is_eq_12(impl):
+    """With η = 0 the step is DDIM eq. (12) without noise, for a batch of mixed indices, to the data too."""
+    eps, x = _randn(5, 3, seed=10), _randn(5, 3, seed=11)
+    t, s = torch.tensor([7, 6, 3, 1, 0]), torch.tensor([2, 5, -1, 0, -1])
+    got = impl.ddim_step(eps, x, t, s, _schedule())
+    assert_close(
+        got,
+        _ddim_by_hand(to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), 0.0),
+        "the η = 0 step",
+    )
+
+
+@check("ddim_step", hint=SIGMA_HINT)
+def stochastic_step_uses_sigma_of_eta(impl):
+    """With η > 0 and z given, the step adds σ(η) z and shrinks the predicted noise's weight (eq. 16)."""
+    eps, x, z = _randn(4, 2, seed=20), _randn(4, 2, seed=21), _randn(4, 2, seed=22)
+    t, s = torch.tensor([7, 5, 3, 2]), torch.tensor([6, 1, 2, -1])
+    for eta in (0.5, 1.0):
+        got = impl.ddim_step(eps, x, t, s, _schedule(), eta=eta, noise=z)
+        assert_close(
+            got,
+            _ddim_by_hand(to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), eta, to_numpy(z)),
+            f"the η = {eta} step",
+        )
+
+
+@check(
+    "ddim_step",
+    hint="With η = 1 and one step back, DDIM's σ² is DDPM's posterior variance β̃: the step is DDPM's (C2.6).",
+)
+def eta_one_is_ddpm(impl):
+    """With η = 1 and t_prev = t - 1, the step equals DDPM's ancestral step with σ² = β̃ (DDIM Sec. 4.1)."""
+    eps, x, z = _randn(8, 2, seed=30), _randn(8, 2, seed=31), _randn(8, 2, seed=32)
+    t = torch.arange(8)
+    got = to_numpy(impl.ddim_step(eps, x, t, t - 1, _schedule(), eta=1.0, noise=z))
+    abar = _abar()
+    for i in range(8):
+        a_t, a_s, beta = abar[i + 1], abar[i], BETAS[i]
+        x0 = (to_numpy(x)[i] - math.sqrt(1 - a_t) * to_numpy(eps)[i]) / math.sqrt(a_t)
+        mean = (math.sqrt(a_s) * beta * x0 + math.sqrt(1 - beta) * (1 - a_s) * to_numpy(x)[i]) / (
+            1 - a_t
+        )
+        tilde = (1 - a_s) / (1 - a_t) * beta
+        assert_close(
+            got[i], mean + math.sqrt(tilde) * to_numpy(z)[i], f"the η = 1 step at index {i}"
+        )
+
+
+@check(
+    "ddim_step",
+    hint="With clip_x0, clip x̂₀ to [-1, 1] and recompute ε̂ from the clipped x̂₀, so the two stay consistent with x_t.",
+)
+def clipping_recomputes_the_noise(impl):
+    """With clip_x0 the step uses x̂₀ clipped to [-1, 1] and the noise recomputed from it."""
+    eps, x = _randn(4, 3, seed=40), 3 * _randn(4, 3, seed=41)
+    t, s = torch.tensor([7, 5, 3, 1]), torch.tensor([3, 2, 0, -1])
+    got = impl.ddim_step(eps, x, t, s, _schedule(), clip_x0=True)
+    expected = _ddim_by_hand(to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), 0.0, clip=True)
+    assert_close(got, expected, "the clipped step")
+
+
+@check(
+    "ddim_step", hint=SIGMA_HINT + " Draw z from the generator you are given when noise is None."
+)
+def fresh_noise_is_standard_normal(impl):
+    """Without noise, (step − deterministic part) / σ is N(0, 1) (KS test)."""
+    n = 20_000
+    eps, x = torch.zeros(n, 1, dtype=torch.float64), torch.ones(n, 1, dtype=torch.float64)
+    got = to_numpy(
+        impl.ddim_step(
+            eps, x, 6, 2, _schedule(), eta=0.7, generator=torch.Generator().manual_seed(3)
+        )
+    )
+    abar = _abar()
+    a_t, a_s = abar[7], abar[3]
+    sigma = 0.7 * math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
+    base = math.sqrt(a_s) / math.sqrt(a_t)
+    assert_ks((got[:, 0] - base) / sigma, normal_cdf, "the fresh noise of a step with η = 0.7")
+
+
+# ----------------------------------------------------------------------------- ddim_sample
+def _zero_model(x, t):
+    return torch.zeros_like(x)
+
+
+CONTRACT.function(
+    "ddim_sample",
+    lambda: call(
+        _zero_model,
+        (3, 2),
+        _schedule(),
+        num_steps=4,
+        eta=0.5,
+        generator=torch.Generator().manual_seed(0),
+    ),
+    invalid=[
+        Invalid(
+            "x_T",
+            lambda a: torch.zeros(4, 2, dtype=torch.float64),
+            "x_T of another shape than shape",
+        )
+    ],
+    uses=("ddim_timesteps", "ddim_step"),
+    hints=(
+        "DDIM's sampler walks the visited indices from the largest down, one DDIM step between "
+        "consecutive ones, the last to the data (index −1): num_steps model calls in all.",
+        "x starts at x_T or standard normal noise from the generator; for each visited index t, "
+        "paired with the next smaller one (−1 after the last): ask the model for ε̂ at (x, t) and "
+        "take one ddim_step to the pair's smaller index, with η and clipping passed on; no "
+        "gradients are needed.",
+    ),
+)
+SAMPLE_HINT = (
+    "One model call per visited index, largest first, each followed by a ddim_step to the next "
+    "visited index — and to −1 (the data) after the last. Pass eta and clip_x0 on."
+)
+
+
+@check("ddim_sample", hint=SAMPLE_HINT)
+def sampler_visits_the_indices_of_its_spacing(impl):
+    """ddim_sample calls the model at the spacing's indices, largest first, once each, as LongTensors."""
+    calls = []
+
+    def model(x, t):
+        calls.append(t.clone())
+        return torch.zeros_like(x)
+
+    x_T = _randn(3, 2, seed=5)
+    impl.ddim_sample(
+        model,
+        (3, 2),
+        _schedule(),
+        num_steps=3,
+        spacing="trailing",
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(0),
+    )
+    seen = [c.tolist() for c in calls]
+    expected = [[t] * 3 for t in _spacing_by_hand(8, 3, "trailing")]
+    expect(seen == expected, f"the model was called with t = {seen}; expected {expected}")
+    expect(
+        all(c.dtype == torch.long for c in calls), "t was not passed to the model as a LongTensor"
+    )
+
+
+@check("ddim_sample", hint=SAMPLE_HINT + " The last step must land on the data: ᾱ = 1 there.")
+def point_mass_data_comes_back_exactly(impl):
+    """When the data is one point, every DDIM sampler — any η, any number of steps — returns it."""
+    mu = torch.tensor([0.7, -1.2], dtype=torch.float64)
+    for num_steps, eta in ((8, 0.0), (3, 0.0), (5, 1.0), (2, 0.5)):
+        x = impl.ddim_sample(
+            PointMass(mu, _schedule()),
+            (6, 2),
+            _schedule(),
+            num_steps=num_steps,
+            eta=eta,
+            generator=torch.Generator().manual_seed(1),
+        )
+        assert_close(
+            x,
+            mu.expand(6, 2),
+            f"the samples of a point mass ({num_steps} steps, η = {eta})",
+            rtol=1e-6,
+        )
+
+
+def _cos_product(schedule_abar: np.ndarray, steps: list[int]) -> float:
+    phi = [math.acos(math.sqrt(a)) for a in schedule_abar]
+    out = 1.0
+    for t, s in zip(steps, [*steps[1:], -1], strict=True):
+        out *= math.cos(phi[t + 1] - phi[s + 1])
+    return out
+
+
+@check("ddim_sample", hint=SAMPLE_HINT)
+def deterministic_sampling_of_gaussian_data_has_its_exact_spread(impl):
+    """For N(0, 1) data, η = 0 sampling scales x_T by a product of cos(φ_s − φ_t): the spread is exact."""
+    schedule = NoiseSchedule.cosine(50)
+    abar = np.concatenate([[1.0], schedule.alpha_bars.numpy()])
+    n = 20_000
+    for num_steps in (3, 10):
+        x = to_numpy(
+            impl.ddim_sample(
+                _standard_normal_oracle(schedule),
+                (n, 1),
+                schedule,
+                num_steps=num_steps,
+                generator=torch.Generator().manual_seed(num_steps),
+            )
+        )
+        expected = _cos_product(abar, _spacing_by_hand(50, num_steps, "leading"))
+        assert_within_se(
+            float(x.std()),
+            expected,
+            expected / math.sqrt(2 * (n - 1)),
+            f"the spread after {num_steps} steps",
+        )
+
+
+@check(
+    "ddim_sample",
+    hint="Draw x_T from the generator you are given; the same seed must give the same samples.",
+)
+def sampler_is_reproducible_from_its_generator(impl):
+    """The same generator seed gives the same samples; the global random state is left alone."""
+    state = torch.random.get_rng_state()
+    a, b = (
+        impl.ddim_sample(
+            _zero_model,
+            (4, 2),
+            _schedule(),
+            num_steps=4,
+            eta=1.0,
+            generator=torch.Generator().manual_seed(7),
+        )
+        for _ in range(2)
+    )
+    expect(torch.equal(a, b), "the same seed gave different samples")
+    expect(torch.equal(state, torch.random.get_rng_state()), "the global random state was used")
+
+
+# ----------------------------------------------------------------------------- ddim_invert
+CONTRACT.function(
+    "ddim_invert",
+    lambda: call(_zero_model, _randn(3, 2, seed=3), _schedule(), num_steps=4),
+    uses=("ddim_timesteps",),
+    hints=(
+        "Inversion runs deterministic DDIM the other way (C6.5): from the data up through the "
+        "visited indices, each step predicting x̂₀ and rebuilding the next, noisier state.",
+        "Visit the indices smallest first, starting from the data (index −1, ᾱ = 1); at each: "
+        "ask the model for ε̂ at the current point with the index you move to, form x̂₀ with the "
+        "current ᾱ, and set the state to √ᾱ_t·x̂₀ + √(1−ᾱ_t)·ε̂ with the new ᾱ.",
+    ),
+)
+INVERT_HINT = (
+    "Invert with the same visited indices, smallest first, starting at the data (ᾱ = 1); each step "
+    "is the deterministic update run upwards, with the noise predicted at the current point."
+)
+
+
+@check("ddim_invert", hint=INVERT_HINT)
+def inversion_follows_the_deterministic_update(impl):
+    """Each inversion step is √ᾱ_t x̂₀ + √(1 − ᾱ_t) ε̂ with ε̂ predicted at the current point for the index moved to."""
+    calls = []
+
+    def model(x, t):
+        calls.append(int(t[0]))
+        return 0.3 * x + 0.1
+
+    x0 = _randn(4, 2, seed=9)
+    got = to_numpy(impl.ddim_invert(model, x0, _schedule(), num_steps=3, spacing="trailing"))
+    visited = sorted(_spacing_by_hand(8, 3, "trailing"))
+    expect(
+        calls == visited,
+        f"the model was called with t = {calls}; expected {visited}, smallest first",
+    )
+    abar, x = _abar(), to_numpy(x0)
+    for s, t in zip([-1, *visited[:-1]], visited, strict=True):
+        eps = 0.3 * x + 0.1
+        x0_hat = (x - math.sqrt(1 - abar[s + 1]) * eps) / math.sqrt(abar[s + 1])
+        x = math.sqrt(abar[t + 1]) * x0_hat + math.sqrt(1 - abar[t + 1]) * eps
+    assert_close(got, x, "the inverted noise")
+
+
+# ----------------------------------------------------------------------------- slerp
+CONTRACT.function(
+    "slerp",
+    lambda: call(_randn(3, 4, seed=1), _randn(3, 4, seed=2), 0.3),
+    invalid=[
+        Invalid(
+            "z1", lambda a: torch.zeros(3, 5, dtype=torch.float64), "z1 of another shape than z0"
+        )
+    ],
+    hints=(
+        "Spherical interpolation (C6.6) moves along the great circle between the two noises: "
+        "the angle θ between them, per example, and two sine weights that sum the ends.",
+        "cos θ is the inner product of the flattened noises over the product of their norms; "
+        "the weights are sin((1−w)θ)/sin θ and sin(wθ)/sin θ — linear weights where θ is tiny.",
+    ),
+)
+SLERP_HINT = (
+    "Slerp (C6.6): weights sin((1−w)θ)/sin θ for z0 and sin(wθ)/sin θ for z1, with θ the angle "
+    "between the two (one per example): not a straight line, and w = 0 gives z0."
+)
+
+
+@check("slerp", hint=SLERP_HINT)
+def slerp_follows_the_great_circle(impl):
+    """slerp matches the formula per example, keeps unit norms on the circle, and hits both ends."""
+    z0, z1 = _randn(5, 6, seed=11), _randn(5, 6, seed=12)
+    a, b = to_numpy(z0), to_numpy(z1)
+    for w in (0.0, 0.25, 0.6, 1.0):
+        theta = np.arccos(
+            np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        )
+        expected = (np.sin((1 - w) * theta) / np.sin(theta))[:, None] * a + (
+            np.sin(w * theta) / np.sin(theta)
+        )[:, None] * b
+        assert_close(impl.slerp(z0, z1, w), expected, f"slerp at w = {w}")
+    u, v = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    mid = to_numpy(impl.slerp(u, v, 0.5))
+    assert_close(np.linalg.norm(mid), 1.0, "the norm halfway between two orthogonal unit vectors")
+
+
+__all__ = ["CONTRACT"]
