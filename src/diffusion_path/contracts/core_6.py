@@ -351,36 +351,46 @@ def point_mass_data_comes_back_exactly(impl):
         )
 
 
-def _cos_product(schedule_abar: np.ndarray, steps: list[int]) -> float:
-    phi = [math.acos(math.sqrt(a)) for a in schedule_abar]
-    out = 1.0
+def _spread(abar: np.ndarray, steps: list[int], eta: float) -> float:
+    """The exact standard deviation of DDIM's output for N(0, 1) data, from x_T ~ N(0, 1).
+
+    For N(0, 1) data x_t ~ N(0, 1) at every step and eps*(x) = sqrt(1 - abar_t) x, so
+    x0_hat = sqrt(abar_t) x and a step maps x to a x + sigma z with
+    a = sqrt(abar_s abar_t) + sqrt(1 - abar_s - sigma^2) sqrt(1 - abar_t): the variance goes
+    v -> a^2 v + sigma^2. (With eta = 0, a = cos(phi_s - phi_t) for cos(phi) = sqrt(abar).)
+    """
+    variance = 1.0
     for t, s in zip(steps, [*steps[1:], -1], strict=True):
-        out *= math.cos(phi[t + 1] - phi[s + 1])
-    return out
+        a_t, a_s = abar[t + 1], abar[s + 1]
+        sigma2 = eta**2 * (1 - a_s) / (1 - a_t) * (1 - a_t / a_s)
+        a = math.sqrt(a_s * a_t) + math.sqrt(max(0.0, 1 - a_s - sigma2)) * math.sqrt(1 - a_t)
+        variance = a * a * variance + sigma2
+    return math.sqrt(variance)
 
 
 @check("ddim_sample", hint=SAMPLE_HINT)
-def deterministic_sampling_of_gaussian_data_has_its_exact_spread(impl):
-    """For N(0, 1) data, η = 0 sampling scales x_T by a product of cos(φ_s − φ_t): the spread is exact."""
+def sampling_gaussian_data_has_its_exact_spread(impl):
+    """For N(0, 1) data the output's spread is known exactly for every η: each step is linear-Gaussian."""
     schedule = NoiseSchedule.cosine(50)
     abar = np.concatenate([[1.0], schedule.alpha_bars.numpy()])
     n = 20_000
-    for num_steps in (3, 10):
+    for num_steps, eta in ((3, 0.0), (10, 0.0), (5, 1.0)):
         x = to_numpy(
             impl.ddim_sample(
                 _standard_normal_oracle(schedule),
                 (n, 1),
                 schedule,
                 num_steps=num_steps,
+                eta=eta,
                 generator=torch.Generator().manual_seed(num_steps),
             )
         )
-        expected = _cos_product(abar, _spacing_by_hand(50, num_steps, "leading"))
+        expected = _spread(abar, _spacing_by_hand(50, num_steps, "leading"), eta)
         assert_within_se(
             float(x.std()),
             expected,
             expected / math.sqrt(2 * (n - 1)),
-            f"the spread after {num_steps} steps",
+            f"the spread after {num_steps} steps with η = {eta}",
         )
 
 
