@@ -112,8 +112,8 @@ BUGS = [
         "ddim_sample",
         "eps, x, t_batch, prev_batch, schedule, eta=eta, clip_x0=clip_x0, generator=generator",
         "eps, x, t_batch, prev_batch, schedule, clip_x0=clip_x0, generator=generator",
-        "sampler_is_reproducible_from_its_generator",
-        "the same seed must give the same samples",
+        "sampling_gaussian_data_has_its_exact_spread",
+        "Pass eta and clip_x0 on",
     ),
     Bug(
         "inversion asks the model at the current index",
