@@ -448,8 +448,8 @@ CONTRACT.function(
     invalid=[Invalid("cov", _t(COV - np.diag([0.0, 0.0, 2.0])), "cov not positive definite")],
     hints=(
         "Eq. (P5.6): the error of the best denoiser is the variance that remains about x once "
-        "x_noisy is seen, per coordinate. Along each principal axis it is a harmonic-mean-like "
-        "combination of the data's variance and the noise's.",
+        "x_noisy is seen, per coordinate. Along each principal axis the data's variance and the "
+        "noise's combine like two resistors in parallel.",
         "lambda = torch.linalg.eigvalsh(cov); the mean over i of lambda_i sigma^2 / (lambda_i + "
         "sigma^2), returned as a float.",
     ),

@@ -71,9 +71,12 @@ def add_noise(
     generator: torch.Generator | None = None,
     noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    r"""Corrupt a batch with Gaussian noise of standard deviation $\sigma$ (Vincent et al. 2008, Sec. 2.3).
+    r"""Corrupt a batch with Gaussian noise of standard deviation $\sigma$: the input of a denoising autoencoder.
 
     $$\tilde x = x + \sigma\,\varepsilon,\qquad \varepsilon \sim \mathcal N(0, I)$$
+
+    Vincent et al. (2008) corrupted by masking inputs; additive Gaussian noise is the corruption
+    of denoising score matching (Vincent 2011) and of diffusion models.
 
     Args:
         x: The clean batch, shape ``(B, ...)``.
@@ -122,7 +125,7 @@ def denoising_loss(
     $$L(\theta) = \frac{1}{B\,d}\sum_{i=1}^{B}\big\lVert D_\theta(\tilde x_i, \sigma_i) - x_i\big\rVert^2,
     \qquad \tilde x_i = x_i + \sigma_i\varepsilon_i$$
 
-    the reconstruction criterion of Vincent et al. (2008, Sec. 2.3) with squared error, averaged
+    the reconstruction criterion of Vincent et al. (2008) with squared error, averaged
     over every entry ($d$ numbers per example). The model is called as ``model(x_noisy, sigma)``
     with ``sigma`` of shape ``(B,)``; a model that is not conditioned on the noise level ignores it.
 
@@ -464,7 +467,8 @@ def train_denoiser(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small matrices: more threads only wait for each other
     try:
-        with validation.trusted():  # the loop's inputs are made here
+        # gradients on even inside a caller's torch.no_grad(); the loop's inputs are made here
+        with torch.enable_grad(), validation.trusted():
             for _ in progress_bar(range(steps), show=progress, desc="training", min_items=2000):
                 index = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
                 x = data[index]
