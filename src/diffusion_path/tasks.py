@@ -157,6 +157,7 @@ TASKS: tuple[Task, ...] = (
         ("pre-4",),
         60,
         "learning to remove Gaussian noise; denoising and the score",
+        ("diffusion_path.foundations.denoising",),
     ),
     Task(
         "core-1",

@@ -891,3 +891,134 @@ def weights(value: object, name: str):
             value.to(torch.float64) if not value.is_floating_point() else value, name, min_dim=0
         )
     return number(value, name)
+
+
+def noise_level(sigma: object, like: object, name: str = "sigma"):
+    """Return noise levels as a tensor of shape ``(B,)``: one positive $\\sigma$ per example of ``like``.
+
+    A function that adds Gaussian noise of standard deviation $\\sigma$ takes either one number
+    for the whole batch or one level per example (a training batch mixes levels). The result has
+    the dtype and device of ``like``, whose first axis is the batch.
+
+    Examples:
+        >>> import torch
+        >>> noise_level(0.5, torch.zeros(3, 2))
+        tensor([0.5000, 0.5000, 0.5000])
+        >>> noise_level(0.0, torch.zeros(3, 2))
+        Traceback (most recent call last):
+        ValueError: sigma must be > 0, got 0.0
+        >>> noise_level(torch.ones(2), torch.zeros(3, 2))
+        Traceback (most recent call last):
+        ValueError: sigma must be a number or a tensor of shape (3,), one level per example; got shape (2,)
+    """
+    import torch
+
+    batch = like.shape[0]
+    if isinstance(sigma, torch.Tensor):
+        if _TRUSTED.get():
+            return sigma.to(like.dtype).expand(batch) if sigma.ndim == 0 else sigma
+        if not sigma.is_floating_point():
+            raise ValueError(f"{name} must be a float tensor, got dtype {sigma.dtype}")
+        if sigma.ndim == 0:
+            sigma = sigma.expand(batch)
+        if tuple(sigma.shape) != (batch,):
+            raise ValueError(
+                f"{name} must be a number or a tensor of shape ({batch},), one level per "
+                f"example; got shape {tuple(sigma.shape)}"
+            )
+        if not bool(torch.isfinite(sigma).all()) or not bool((sigma > 0).all()):
+            raise ValueError(f"{name} must be finite and > 0, got {sigma.tolist()}")
+        return sigma.to(dtype=like.dtype, device=like.device)
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float | np.integer | np.floating):
+        raise ValueError(
+            f"{name} must be a number or a tensor of shape ({batch},), got {type(sigma).__name__}"
+        )
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"{name} must be > 0, got {sigma!r}")
+    return torch.full((batch,), float(sigma), dtype=like.dtype, device=like.device)
+
+
+def covariance_tensor(cov: object, name: str = "cov", dim: int | None = None):
+    """Return a symmetric positive-definite ``(d, d)`` matrix (tensor, array or nested list) as a float64 tensor.
+
+    The checks are those of [`covariance`][diffusion_path.tools.validation.covariance].
+
+    Examples:
+        >>> covariance_tensor([[2.0, 0.5], [0.5, 1.0]])
+        tensor([[2.0000, 0.5000],
+                [0.5000, 1.0000]], dtype=torch.float64)
+        >>> covariance_tensor([[1.0, 2.0], [2.0, 1.0]])
+        Traceback (most recent call last):
+        ValueError: cov must be positive definite, got eigenvalues [-1.0, 3.0]
+    """
+    import torch
+
+    if isinstance(cov, torch.Tensor):
+        cov = cov.detach().cpu().double().numpy()
+    return torch.as_tensor(covariance(cov, name, dim=dim), dtype=torch.float64)
+
+
+def gaussian_law(mean: object, cov: object, like: object, like_name: str) -> tuple:
+    """Check the law $\\mathcal N(\\boldsymbol\\mu, \\Sigma)$ of data whose examples are the rows of ``like``.
+
+    ``like`` must be a finite float tensor of shape ``(B, d)``; ``mean`` a vector of length ``d``
+    and ``cov`` a symmetric positive-definite ``(d, d)`` matrix (tensors, arrays or lists).
+
+    Returns:
+        ``(like, mean, cov)``, the last two as tensors of the dtype and device of ``like``.
+
+    Examples:
+        >>> import torch
+        >>> _, mean, cov = gaussian_law([0.0, 1.0], torch.eye(2), torch.zeros(5, 2), "x")
+        >>> mean, cov.dtype
+        (tensor([0., 1.]), torch.float32)
+        >>> gaussian_law([0.0], torch.eye(2), torch.zeros(5, 2), "x")
+        Traceback (most recent call last):
+        ValueError: mean must have length 2, the size of an example of x, got 1
+    """
+    import torch
+
+    like = float_tensor(like, like_name, min_dim=2)
+    if like.ndim != 2:
+        raise ValueError(
+            f"{like_name} must have shape (B, d), one example per row, got {tuple(like.shape)}"
+        )
+    d = like.shape[1]
+    if isinstance(mean, torch.Tensor):
+        mean = mean.detach().cpu().double().numpy()
+    mean = mean_vector(mean, "mean")
+    if mean.shape[0] != d:
+        raise ValueError(
+            f"mean must have length {d}, the size of an example of {like_name}, got {mean.shape[0]}"
+        )
+    cov = covariance_tensor(cov, "cov", dim=d)
+    as_like = {"dtype": like.dtype, "device": like.device}
+    return like, torch.as_tensor(mean, **as_like), cov.to(**as_like)
+
+
+def example_size(x: object, size: int, name: str = "x"):
+    """Return ``x`` if it is a finite float batch ``(B, ...)`` whose examples each hold ``size`` numbers.
+
+    A network on flattened examples accepts ``(B, 64)`` and ``(B, 1, 8, 8)`` alike; an image of
+    another size is refused with the shape that came.
+
+    Examples:
+        >>> import torch
+        >>> example_size(torch.zeros(2, 1, 8, 8), 64).shape
+        torch.Size([2, 1, 8, 8])
+        >>> example_size(torch.zeros(2, 1, 7, 7), 64)
+        Traceback (most recent call last):
+        ValueError: x must hold 64 numbers per example, such as (B, 64) or (B, 1, 8, 8); got shape (2, 1, 7, 7)
+    """
+    x = float_tensor(x, name, min_dim=2)
+    if _TRUSTED.get():
+        return x
+    per_example = int(np.prod(x.shape[1:]))
+    if per_example != size:
+        side = round(size**0.5)
+        image = f" or (B, 1, {side}, {side})" if side * side == size else ""
+        raise ValueError(
+            f"{name} must hold {size} numbers per example, such as (B, {size}){image}; "
+            f"got shape {tuple(x.shape)}"
+        )
+    return x
