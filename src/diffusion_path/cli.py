@@ -259,6 +259,103 @@ def _hint(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train, sample
+
+
+def _train(args: argparse.Namespace) -> int:
+    from diffusion_path.diffusion.training import TrainConfig, TrainingDiverged, train_images
+
+    defaults = TrainConfig(steps=4000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.998)
+    config = TrainConfig(
+        steps=args.steps or defaults.steps,
+        batch_size=args.batch_size or defaults.batch_size,
+        lr=args.lr or defaults.lr,
+        warmup=min(defaults.warmup, (args.steps or defaults.steps) // 10),
+        ema_decay=defaults.ema_decay,
+        precision=args.precision,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+    )
+    start = time.perf_counter()
+    try:
+        path = train_images(
+            args.out,
+            args.data,
+            config,
+            device=args.device,
+            root=args.root,
+            download=args.download,
+            resume=args.resume,
+            progress=None,
+        )
+    except TrainingDiverged as error:
+        print(f"diffusion-path: training stopped: {error}", file=sys.stderr)
+        return 1
+    minutes = (time.perf_counter() - start) / 60
+    _print(f"trained {config.steps} steps on {args.data} in {minutes:.1f} min")
+    for name in ("model.pt", "samples.png", "loss.png", "checkpoint.pt"):
+        _print(f"wrote {Path(args.out) / name}")
+    _print(f"next: diffusion-path sample {path} --out {Path(args.out) / 'samples'}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from diffusion_path.diffusion.ddim import ddim_sample
+    from diffusion_path.diffusion.reverse import ddpm_sample
+    from diffusion_path.diffusion.training import load_model, resolve_device
+    from diffusion_path.tools.plotting import image_grid
+
+    from diffusion_path.tools import validation
+
+    validation.positive_int(args.num, "num")
+    validation.positive_int(args.batch_size, "batch_size")
+    device = resolve_device(args.device)
+    model, schedule, info = load_model(args.checkpoint, device)
+    shape = (args.num, model.config.in_channels, model.config.image_size, model.config.image_size)
+    if args.sampler == "ddpm" and args.steps not in (None, schedule.T):
+        raise ValueError(
+            f"steps must be T = {schedule.T} for the DDPM sampler (or use --sampler ddim), got {args.steps}"
+        )
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    start = time.perf_counter()
+    batches = []
+    for first in range(0, args.num, args.batch_size):
+        size = min(args.batch_size, args.num - first)
+        if args.sampler == "ddpm":
+            x = ddpm_sample(model, (size, *shape[1:]), schedule, clip_x0=True, generator=generator)
+        else:
+            x = ddim_sample(
+                model,
+                (size, *shape[1:]),
+                schedule,
+                num_steps=args.steps or 100,
+                eta=args.eta,
+                clip_x0=True,
+                generator=generator,
+            )
+        batches.append(x.cpu())
+    samples = torch.cat(batches)
+    seconds = time.perf_counter() - start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(samples, out / "samples.pt")
+    label = f"{args.sampler.upper()} {args.steps or (schedule.T if args.sampler == 'ddpm' else 100)} steps"
+    image_grid(samples[:64], columns=8, title=f"{info['data']}: {label}").savefig(
+        out / "samples.png", dpi=120
+    )
+    _print(
+        f"{args.num} samples with {label} in {seconds:.1f} s ({seconds / args.num * 1000:.1f} ms each)"
+    )
+    if info["data"] == "digits":
+        from diffusion_path.tools.metrics import digits_fd
+
+        _print(str(digits_fd(samples)))
+    _print(f"wrote {out / 'samples.pt'} and {out / 'samples.png'}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- figures, bench
 
 
@@ -364,6 +461,56 @@ def build_parser() -> argparse.ArgumentParser:
     hint.add_argument("function", metavar="FUNCTION", help="the function you are writing")
     hint.add_argument("--level", type=int, default=1, help="1: a nudge ... last: the code")
     hint.set_defaults(run=_hint)
+
+    train = commands.add_parser("train", help="train a diffusion model on images (Core Task 5)")
+    train.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the model, samples and curves"
+    )
+    train.add_argument(
+        "--data",
+        default="digits",
+        choices=("digits", "mnist", "fashion-mnist", "cifar10"),
+        help="digits: scikit-learn's 8x8 digits, offline (default); the others through torchvision",
+    )
+    train.add_argument("--root", metavar="DIR", help="where torchvision's files are (or go)")
+    train.add_argument("--download", action="store_true", help="fetch the torchvision data set")
+    train.add_argument("--steps", type=int, help="optimisation steps (default 4000)")
+    train.add_argument("--batch-size", type=int, help="examples per step (default 64)")
+    train.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    train.add_argument(
+        "--precision", default="fp32", choices=("fp32", "bf16"), help="bf16: mixed precision"
+    )
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    train.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    train.add_argument(
+        "--checkpoint-every", type=int, default=500, metavar="STEPS", help="(default 500)"
+    )
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue from DIR/checkpoint.pt")
+    train.set_defaults(run=_train)
+
+    sample = commands.add_parser(
+        "sample", help="draw samples from a trained model (Core Tasks 5-6)"
+    )
+    sample.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="model.pt written by diffusion-path train"
+    )
+    sample.add_argument(
+        "--sampler", default="ddim", choices=("ddpm", "ddim"), help="(default ddim)"
+    )
+    sample.add_argument("--steps", type=int, help="DDIM steps (default 100); DDPM always takes T")
+    sample.add_argument(
+        "--eta", type=float, default=0.0, help="DDIM's eta (default 0: deterministic)"
+    )
+    sample.add_argument("--num", type=int, default=64, help="how many samples (default 64)")
+    sample.add_argument(
+        "--batch-size", type=int, default=500, help="samples per batch (default 500)"
+    )
+    sample.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    sample.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    sample.add_argument(
+        "--out", default="samples", metavar="DIR", help="output folder (default samples)"
+    )
+    sample.set_defaults(run=_sample)
 
     figures = commands.add_parser("figures", help="regenerate the figures the pages show")
     figures.add_argument("task", metavar="TASK", nargs="*", help="task ids (default: all)")

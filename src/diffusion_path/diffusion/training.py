@@ -36,15 +36,19 @@ from diffusion_path.tools import validation
 from diffusion_path.tools.progress import progress_bar
 
 __all__ = [
+    "DATASETS",
     "TrainConfig",
     "TrainState",
     "TrainingDiverged",
     "ema_update",
+    "image_data",
     "load_checkpoint",
+    "load_model",
     "resolve_device",
     "save_checkpoint",
     "simple_loss",
     "train",
+    "train_images",
     "train_toy",
 ]
 
@@ -511,3 +515,191 @@ def train_toy(
     finally:
         torch.set_num_threads(threads)
     return state.ema, state.losses
+
+
+# ----------------------------------------------------------------------------- images, end to end
+
+#: The data sets ``train_images`` knows: the digits that ship with scikit-learn (offline), and
+#: torchvision's (downloaded with internet, or read from ``root``).
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+
+
+def image_data(
+    name: str = "digits", root: str | Path | None = None, download: bool = False
+) -> torch.Tensor:
+    """Training images in $[-1, 1]$, shaped for the U-Net: ``(N, C, H, W)`` with H and W a power of 2.
+
+    ``"digits"`` are scikit-learn's 8×8 digits (offline); the MNISTs are padded from 28×28 to
+    32×32 with the background value, so that the U-Net can halve them three times; CIFAR-10 is
+    32×32 already.
+
+    Raises:
+        ValueError: if ``name`` is unknown, or a torchvision set's files are not under ``root``
+            and ``download`` is off.
+
+    Examples:
+        >>> image_data("digits").shape
+        torch.Size([1797, 1, 8, 8])
+    """
+    from diffusion_path.tools.data import load_digits, load_torchvision
+
+    validation.one_of(name, DATASETS, "name")
+    if name == "digits":
+        return load_digits()
+    if root is None:
+        raise ValueError(
+            f"root must name the folder of the {name} files (or pass download=True with a root)"
+        )
+    images, _ = load_torchvision(name, root, train=True, download=download)
+    if images.shape[-1] == 28:
+        images = torch.nn.functional.pad(images, (2, 2, 2, 2), value=-1.0)
+    return images
+
+
+def _unet_for(images: torch.Tensor, name: str):
+    """The U-Net configuration for a data set: the CPU default for the digits, presets for the rest."""
+    from diffusion_path.diffusion.unet import UNetConfig
+
+    if name == "cifar10":
+        return UNetConfig.cifar10()
+    if name in ("mnist", "fashion-mnist"):
+        return UNetConfig.mnist()
+    return UNetConfig(image_size=images.shape[-1], in_channels=images.shape[1])
+
+
+def _settings(config) -> dict:
+    return {name: getattr(config, name) for name in type(config).FIELDS}
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """The EMA network and noise schedule saved by ``train_images`` (``model.pt`` or a checkpoint).
+
+    Returns:
+        ``(model, schedule, info)``: the U-Net in eval mode with the EMA weights, its
+        ``NoiseSchedule``, and a dict with the data set's name and the steps trained.
+
+    Raises:
+        ValueError: if ``path`` is not such a file.
+    """
+    from diffusion_path.diffusion.unet import UNet, UNetConfig
+
+    checkpoint = load_checkpoint(path, map_location=device)
+    if "unet" not in checkpoint or "betas" not in checkpoint:
+        raise ValueError(f"path must be a model saved by diffusion-path train, got {str(path)!r}")
+    model = UNet(UNetConfig(**checkpoint["unet"]))
+    model.load_state_dict(checkpoint["ema"])
+    schedule = NoiseSchedule(checkpoint["betas"].cpu())
+    info = {"data": checkpoint.get("data"), "step": int(checkpoint["step"])}
+    return model.to(device).eval(), schedule, info
+
+
+def train_images(
+    out: str | Path,
+    data: str = "digits",
+    config: TrainConfig | None = None,
+    *,
+    T: int = 1000,
+    schedule: str = "cosine",
+    device: str = "auto",
+    root: str | Path | None = None,
+    download: bool = False,
+    resume: str | Path | None = None,
+    sample_every: int | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Train a U-Net diffusion model on images, end to end: what ``diffusion-path train`` runs.
+
+    Writes into ``out``: ``checkpoint.pt`` (to resume), ``model.pt`` (the EMA weights with the
+    U-Net's configuration and the schedule: all ``diffusion-path sample`` needs), ``samples.png``
+    (64 samples of the final model, DDIM with 50 steps), ``loss.png`` (the loss curve) and, every
+    ``sample_every`` steps, ``samples/step-NNNNNN.png``.
+
+    Args:
+        out: The output folder.
+        data: One of ``DATASETS``.
+        config: How to train (default: the digits' defaults, a few minutes on a laptop CPU).
+        T: Number of diffusion steps.
+        schedule: ``"cosine"`` or ``"linear"``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        root: The folder of a torchvision data set's files.
+        download: Fetch a torchvision data set (needs internet).
+        resume: A ``checkpoint.pt`` to continue from.
+        sample_every: Draw a grid of samples this often (``None``: every quarter of the run).
+        progress: Show a progress bar (``None``: in a terminal).
+
+    Returns:
+        The path of ``model.pt``.
+
+    Raises:
+        ValueError: for an unknown data set or schedule, or bad settings.
+        TrainingDiverged: if the loss becomes NaN (the last good checkpoint is kept).
+    """
+    from diffusion_path.diffusion.ddim import ddim_sample
+    from diffusion_path.diffusion.unet import UNet
+    from diffusion_path.tools.plotting import image_grid
+
+    config = config or TrainConfig(steps=4000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.998)
+    schedule = validation.one_of(schedule, ("cosine", "linear"), "schedule")
+    noise = NoiseSchedule.cosine(T) if schedule == "cosine" else NoiseSchedule.linear(T)
+    images = image_data(data, root, download)
+    unet = _unet_for(images, data)
+    out = Path(out)
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    sample_every = sample_every or max(1, config.steps // 4)
+    extra = {"unet": _settings(unet), "betas": noise.betas, "data": data}
+
+    def grid(model: nn.Module, title: str):
+        device_of = next(model.parameters()).device
+        generator = torch.Generator(device=device_of).manual_seed(0)
+        with torch.no_grad():
+            x = ddim_sample(
+                model,
+                (64, *images.shape[1:]),
+                noise,
+                num_steps=50,
+                clip_x0=True,
+                generator=generator,
+            )
+        return image_grid(x, columns=8, title=title)
+
+    def on_log(state: TrainState) -> None:
+        if state.step % sample_every == 0:
+            grid(state.ema, f"step {state.step}").savefig(
+                out / "samples" / f"step-{state.step:06d}.png", dpi=120
+            )
+
+    model = UNet(unet, generator=torch.Generator().manual_seed(config.seed))
+    state = train(
+        model,
+        images,
+        noise,
+        config,
+        device=device,
+        out=out,
+        resume=resume,
+        extra=extra,
+        on_log=on_log,
+        progress=progress,
+    )
+    final = out / "model.pt"
+    payload = {"step": state.step, "ema": state.ema.state_dict(), **extra}
+    handle, temporary = tempfile.mkstemp(dir=out, prefix=".model.pt.", suffix=".tmp")
+    os.close(handle)
+    torch.save(payload, temporary)
+    os.replace(temporary, final)
+    grid(state.ema, f"{data}: {state.step} steps, DDIM 50").savefig(out / "samples.png", dpi=120)
+    _loss_figure(state.losses, config.log_every).savefig(out / "loss.png", dpi=120)
+    return final
+
+
+def _loss_figure(losses: list[float], every: int):
+    from diffusion_path.tools.plotting import new_figure
+
+    figure, (ax,) = new_figure(1, 1, size=4.5)
+    ax.plot([every * (i + 1) for i in range(len(losses))], losses)
+    ax.set(
+        xlabel="step",
+        ylabel="loss (mean of each log interval)",
+        title="the simple loss while training",
+    )
+    return figure

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["density_contour", "grid_2d", "histogram_with_pdf", "new_figure"]
+__all__ = ["density_contour", "grid_2d", "histogram_with_pdf", "image_grid", "new_figure", "tile"]
 
 
 def new_figure(rows: int, cols: int, size: float = 3.4, **kwargs) -> tuple[Figure, list[Axes]]:
@@ -70,3 +70,45 @@ def density_contour(
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_aspect("equal")
+
+
+def tile(images, columns: int | None = None, pad: int = 1) -> np.ndarray:
+    """Arrange ``(N, C, H, W)`` images in $[-1, 1]$ as one ``(rows·(H+pad), columns·(W+pad), C)`` array in [0, 1].
+
+    Examples:
+        >>> import torch
+        >>> tile(torch.zeros(6, 1, 8, 8), columns=3).shape
+        (18, 27, 1)
+    """
+    array = np.asarray(
+        images.detach().cpu() if hasattr(images, "detach") else images, dtype=np.float64
+    )
+    if array.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {array.shape}")
+    n, c, h, w = array.shape
+    columns = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / columns))
+    out = np.ones((rows * (h + pad), columns * (w + pad), c))
+    for i in range(n):
+        r, k = divmod(i, columns)
+        out[r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = (
+            (np.clip(array[i], -1, 1) + 1) / 2
+        ).transpose(1, 2, 0)
+    return out
+
+
+def image_grid(
+    images, columns: int | None = None, title: str | None = None, size: float = 4.0
+) -> Figure:
+    """A figure of a grid of ``(N, C, H, W)`` images in $[-1, 1]$ (grey for one channel)."""
+    grid = tile(images, columns)
+    figure = Figure(figsize=(size, size * grid.shape[0] / grid.shape[1]), layout="constrained")
+    ax = figure.subplots()
+    if grid.shape[2] == 1:
+        ax.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return figure
