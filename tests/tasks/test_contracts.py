@@ -61,3 +61,43 @@ def test_every_rejected_input_is_documented(task, function):
         assert re.search(rf"\b{re.escape(argument)}\b", raises), (
             f"{function} rejects {argument} = {case}, but its docstring's Raises section does not say so"
         )
+
+
+# Code in a hint rung before the last: the last rung is the reference code itself, so a rung
+# before it that already shows code makes the ladder collapse. Maths is welcome: sqrt(1 − ᾱ_t),
+# N(μ, σ²), e^(−λx), log u ≤ log f − log q, P[i, j], "with z = (x − μ)/σ".
+CODE_IN_A_HINT = re.compile(
+    "|".join(
+        [
+            # a library call, or an attribute of an argument: torch.linspace, rng.random, np.where
+            r"\b(?:torch|np|numpy|math|rng|schedule|validation|impl)\.\w",
+            # any other attribute or method, `x.shape`, `chol.T` (but "e.g.", "i.e." and (P2.1) pass)
+            r"\b(?!e\.g\b|i\.e\b)[A-Za-z_]\w*\.[A-Za-z_]",
+            # a method on a call's result: `).sqrt()`, `).T`
+            r"\)\.[A-Za-z_]",
+            # a statement assigning names, `x = `, `mean, var = `, `log_w += ` (but not "ᾱ_t = ...",
+            # nor an equation inside a sentence)
+            r"(?:^|[;:]\s*)[A-Za-z_]\w*(?:, [A-Za-z_]\w*)* \+?= ",
+            # a keyword argument: `dtype=torch.float64`, `axis=-1`, `ddof=1`
+            r"\b[A-Za-z_]\w*=[^=\s]",
+            # a call with the solution's argument list, `mvn_log_pdf(x, mean, cov)` (but not the
+            # laws N(mu, sigma^2), U(a, b), Binomial(t, p))
+            r"\b[a-z_]\w+\((?:[A-Za-z_]\w*, )+[A-Za-z_]\w*\)",
+            # a slice: `abar[1:]`, `x.shape[:-1]`, `w_bar[:, None]`
+            r"\[[^\][()]*:[^\][()]*\]",
+            # Python operators and keywords: `**`, `a * b`, `+=`, `==`, `lambda y:` (not the rate lambda)
+            r"\*\*|\s\*\s|\+=|==|\blambda \w+:",
+        ]
+    )
+)
+
+
+@pytest.mark.parametrize(("task", "function"), FUNCTIONS)
+def test_hint_rungs_before_the_code_show_no_code(task, function):
+    """Level 1 is a nudge and level 2 the steps in words and maths: neither shows code."""
+    for level, rung in enumerate(load_contract(task).spec(function).hints, start=1):
+        found = CODE_IN_A_HINT.search(rung)
+        assert found is None, (
+            f"{function}, hint level {level}, shows code ({found.group()!r}): say the step in "
+            f"words or maths; the last level is the code\n{rung}"
+        )

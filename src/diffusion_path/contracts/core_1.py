@@ -53,7 +53,10 @@ CONTRACT.function(
     hints=(
         "Eq. (C1.4): T numbers in equal steps, the first beta_start and the last beta_end — both "
         "ends included. Schedules are float64.",
-        "torch.linspace does exactly this; ask for T points and dtype=torch.float64.",
+        "The gap between neighbours is (beta_end - beta_start) / (T - 1), and entry t, counting "
+        "from 0, is beta_start + t times the gap, so the last entry is exactly beta_end (for T = 1 "
+        "the only entry is beta_start). One library call spaces T points evenly between two ends, "
+        "both included; ask it for float64 from the start rather than converting float32 values.",
     ),
 )
 CONTRACT.function(
@@ -61,20 +64,29 @@ CONTRACT.function(
     lambda: call(20, 0.05, 0.999),
     hints=(
         "Eq. (C1.5) defines abar directly through f(tau), for tau = 0, 1, ..., T: T + 1 points. "
-        "Each beta is what one step loses: one minus the ratio of consecutive abar values.",
-        "tau = torch.arange(T + 1) in float64; f = cos(((tau / T + s) / (1 + s)) pi / 2)^2; "
-        "abar = f / f[0]; beta = 1 - abar[1:] / abar[:-1], then clamp at max_beta.",
+        "Each beta is what one step loses: one minus the ratio of consecutive abar values, capped.",
+        "In float64: evaluate f(tau) = cos^2(((tau / T + s) / (1 + s)) pi / 2) at the T + 1 points "
+        "tau = 0, 1, ..., T; divide every value by f(0) to get abar(tau). For t = 1, ..., T, "
+        "beta_t = 1 - abar(t) / abar(t - 1), each value over the one before it: T numbers. Finally "
+        "cap every beta at max_beta (the last one would otherwise be 1).",
     ),
 )
 CONTRACT.function(
     "NoiseSchedule",
     hints=(
-        "Everything follows from the betas (C1.2): alpha = 1 - beta, abar is a running product, "
-        "abar_prev is abar shifted by one step with abar_0 = 1 in front; the posterior's variance "
-        "and mean weights are Core Task 2's eq. (C2.2) at every index at once.",
-        "alphas = 1 - betas; alpha_bars = torch.cumprod(alphas, 0); alpha_bars_prev = "
-        "torch.cat([ones(1), alpha_bars[:-1]]); sqrt of abar and of 1 - abar; snr = abar / (1 - abar); "
-        "posterior_variance = (1 - prev) / (1 - abar) * betas; its log with index 0 set to index 1's.",
+        "Everything follows from the betas: each alpha is 1 - beta, abar is a running product "
+        "(C1.2), abar_prev is abar shifted by one step with abar_0 = 1 in front, then the two "
+        "coefficients of (C1.2) and the SNR (C1.3); the posterior's variance and mean weights are "
+        "Core Task 2's eq. (C2.2) at every index at once (the page's table lists them). All "
+        "float64.",
+        "Each attribute is a length-T float64 tensor whose entry t belongs to step t + 1. alphas: "
+        "1 - beta. alpha_bars: the cumulative product of the alphas. alpha_bars_prev: a 1, then "
+        "all but the last of alpha_bars. sqrt_alpha_bars and sqrt_one_minus_alpha_bars: sqrt(abar) "
+        "and sqrt(1 - abar). snr: abar / (1 - abar). posterior_variance: (1 - abar_prev) / (1 - "
+        "abar) times beta, exactly 0 at index 0. posterior_log_variance_clipped: its log, with "
+        "entry 0 replaced by the log of entry 1 (by log beta_1 when T = 1) so that it stays "
+        "finite. posterior_mean_coef1: sqrt(abar_prev) beta / (1 - abar). posterior_mean_coef2: "
+        "sqrt(alpha) (1 - abar_prev) / (1 - abar).",
     ),
     generic=False,
 )
@@ -97,8 +109,11 @@ CONTRACT.function(
     hints=(
         "Eq. (C1.2): one jump from the data to step t + 1 — the data scaled down by sqrt(abar), "
         "plus noise scaled by sqrt(1 - abar), with abar at each example's own index.",
-        "gather(schedule.sqrt_alpha_bars, t, x0) * x0 + gather(schedule.sqrt_one_minus_alpha_bars, "
-        "t, x0) * eps, where eps is the noise the input checks gave you.",
+        "With gather, read two numbers per example at its own index t: sqrt(abar_(t+1)) from "
+        "sqrt_alpha_bars and sqrt(1 - abar_(t+1)) from sqrt_one_minus_alpha_bars, each shaped to "
+        "broadcast over the example's other axes. The result is the first times x0 plus the second "
+        "times the noise eps that the input checks gave you (your noise, or one drawn from the "
+        "generator): do not draw noise again.",
     ),
 )
 CONTRACT.function(
@@ -119,7 +134,11 @@ CONTRACT.function(
     hints=(
         "Eq. (C1.1): one step of the chain keeps sqrt(1 - beta) of the state and adds noise of "
         "variance beta — beta of this step, not the cumulative abar.",
-        "gather(schedule.alphas, t, x_prev).sqrt() * x_prev + gather(schedule.betas, t, x_prev).sqrt() * eps.",
+        "With gather, read per example at its index t alpha_(t+1) from alphas and beta_(t+1) from "
+        "betas (one step's values, not the cumulative abar). The new state is sqrt(alpha_(t+1)) "
+        "times x_prev plus sqrt(beta_(t+1)) times the noise eps that the input checks gave you: "
+        "square roots of both, since beta is a variance and the noise is scaled by its standard "
+        "deviation.",
     ),
 )
 

@@ -79,12 +79,15 @@ CONTRACT.function(
         ),
     ],
     hints=(
-        "Bayes' rule for two Gaussians in the earlier state gives a Gaussian (page eqs. C2.1–C2.2):"
-        " its mean weighs x0 and x_t by two numbers that depend only on the step, and its "
-        "variance depends only on the step. The schedule holds all three, precomputed.",
-        "mean = posterior_mean_coef1[t] · x0 + posterior_mean_coef2[t] · x_t; variance = "
-        "posterior_variance[t]; log_variance = posterior_log_variance_clipped[t]. Read each with "
-        "gather(values, t, x_t) — one value per example — and expand the last two to x_t's shape.",
+        "Bayes' rule for two Gaussians in the earlier state gives a Gaussian (page eqs. "
+        "C2.1–C2.2): its mean weighs x0 and x_t by two numbers that depend only on the step, and "
+        "its variance depends only on the step. The schedule holds all three, precomputed.",
+        "With gather, read at each example's index t four schedule arrays: posterior_mean_coef1 "
+        "and posterior_mean_coef2, the weights of x0 and x_t, so that the mean is coef1 x0 + coef2 "
+        "x_t; posterior_variance, the variance; posterior_log_variance_clipped, its log (finite at "
+        "index 0). gather shapes each to broadcast over an example's other axes; expand the "
+        "variance and the log-variance to the full shape of x_t, since all three results have that "
+        "shape.",
     ),
 )
 MEAN_HINT = (
@@ -193,8 +196,8 @@ V_HINT = (
 )
 
 
-def _conversion(name: str, args: str, other: str, first_hint: str) -> None:
-    """Declare a conversion: its example call (arguments by name) and a mismatched ``other``."""
+def _conversion(name: str, args: str, other: str, hints: tuple[str, str]) -> None:
+    """Declare a conversion: its example call (arguments by name), a mismatched ``other``, hints."""
     names = [a.strip() for a in args.split(",")]
 
     def example():
@@ -210,7 +213,7 @@ def _conversion(name: str, args: str, other: str, first_hint: str) -> None:
                 other, lambda a: torch.zeros(4, 3, dtype=torch.float64), f"{other} of another shape"
             )
         ],
-        hints=(first_hint, V_HINT if "v" in names else CONVERSION_HINT),
+        hints=hints,
     )
 
 
@@ -218,31 +221,63 @@ _conversion(
     "predict_x0_from_eps",
     "x_t, t, eps, schedule",
     "eps",
-    "Eq. (C2.3), first line: the forward equation x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, solved for x0.",
+    (
+        "Eq. (C2.3), first line: the forward equation x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, "
+        "solved for x0.",
+        "With gather, read sqrt(1 - abar) from sqrt_one_minus_alpha_bars and sqrt(abar) from "
+        "sqrt_alpha_bars at each example's own index t. Subtract sqrt(1 - abar) times eps from "
+        "x_t, then divide by sqrt(abar). Square roots, not abar itself; abar at the example's "
+        "index (not alpha, not the previous step's abar).",
+    ),
 )
 _conversion(
     "predict_eps_from_x0",
     "x_t, t, x0, schedule",
     "x0",
-    "Eq. (C2.3), second line: the forward equation solved for the noise.",
+    (
+        "Eq. (C2.3), second line: the forward equation solved for the noise.",
+        "With gather, read sqrt(abar) from sqrt_alpha_bars and sqrt(1 - abar) from "
+        "sqrt_one_minus_alpha_bars at each example's own index t. Subtract sqrt(abar) times x0 "
+        "from x_t, then divide by sqrt(1 - abar).",
+    ),
 )
 _conversion(
     "v_from_x0_eps",
     "x0, eps, t, schedule",
     "eps",
-    "Eq. (C2.4): the velocity mixes the noise and the data with the forward equation's two weights.",
+    (
+        "Eq. (C2.4): the velocity mixes the noise and the data with the forward equation's two "
+        "weights — swapped, and with a minus sign.",
+        "With gather, read sqrt(abar) and sqrt(1 - abar) at each example's index t, shaped like "
+        "x0. The velocity is sqrt(abar) times eps minus sqrt(1 - abar) times x0: the data's weight "
+        "in the forward equation now multiplies the noise, and the noise's weight, negated, the "
+        "data.",
+    ),
 )
 _conversion(
     "predict_x0_from_v",
     "x_t, t, v, schedule",
     "v",
-    "The pair (x_t, v) is (x0, eps) rotated by an angle phi: rotate back to get x0.",
+    (
+        "Eq. (C2.4) and the lines below it: with cos(phi) = sqrt(abar), the pair (x_t, v) is (x0, "
+        "eps) rotated by the angle phi. Rotate back to get x0.",
+        "With gather, read sqrt(abar) and sqrt(1 - abar) at each example's index t. The estimate "
+        "of x0 is sqrt(abar) times x_t minus sqrt(1 - abar) times v. (Check: put in x_t from "
+        "(C1.2) and v from (C2.4); the eps terms cancel and abar + (1 - abar) = 1 is left in front "
+        "of x0.)",
+    ),
 )
 _conversion(
     "predict_eps_from_v",
     "x_t, t, v, schedule",
     "v",
-    "The pair (x_t, v) is (x0, eps) rotated by an angle phi: rotate back to get eps.",
+    (
+        "Eq. (C2.4) and the lines below it: with cos(phi) = sqrt(abar), the pair (x_t, v) is (x0, "
+        "eps) rotated by the angle phi. Rotate back to get eps.",
+        "With gather, read sqrt(abar) and sqrt(1 - abar) at each example's index t. The estimate "
+        "of the noise is sqrt(1 - abar) times x_t plus sqrt(abar) times v: the other row of the "
+        "inverse rotation. (Check: put in x_t and v; the x0 terms cancel.)",
+    ),
 )
 
 
@@ -315,9 +350,14 @@ CONTRACT.function(
         "One reverse step (C2.5)–(C2.6): guess x0 from the noise prediction, take the posterior "
         "mean at that guess, then add fresh noise of the chosen variance — except for examples at "
         "index 0, whose step returns the data.",
-        "x0_hat = predict_x0_from_eps(...), clamped to [-1, 1] if clip_x0; mean = q_posterior(x0_hat,"
-        " x_t, t, schedule)[0]; sigma^2 = posterior_variance[t] or betas[t] by `variance`; "
-        "z = noise, or drawn from generator; result = mean + (t > 0) · sigma · z, the mask per example.",
+        "In order: the guess of x0 from model_output with your predict_x0_from_eps, clipped to "
+        "[-1, 1] when clip_x0 is set; the mean, the first of the three results of your q_posterior "
+        "at that guess and x_t; if no example has an index above 0, return the mean. Otherwise "
+        "take z from noise when it is given, else draw it from generator (validation's "
+        "noise_or_draw does both and checks the generator); sigma^2 is read with gather from "
+        'posterior_variance (variance "beta_tilde") or from betas ("beta"), and sigma is its '
+        "square root; the result is the mean plus sigma z, the noise kept only for the examples "
+        "whose own index is above 0 (a mask per example, not one test for the batch).",
     ),
 )
 STEP_MEAN_HINT = (
@@ -482,11 +522,16 @@ CONTRACT.function(
     ],
     uses=("ddpm_step",),
     hints=(
-        "DDPM's Algorithm 2: start from pure noise and apply one reverse step per index, from the "
-        "last (T - 1) down to 0 — exactly T model calls. The last step returns the samples.",
-        "x = x_T (or torch.randn(shape, generator=generator)); for t = T-1, ..., 0: t_batch = "
-        "torch.full((B,), t, dtype=torch.long); eps = model(x, t_batch); x = ddpm_step(eps, x, "
-        "t_batch, schedule, variance=..., clip_x0=..., generator=generator). No gradients needed.",
+        "DDPM's Algorithm 2, that is (C2.6) for t = T, ..., 1: start from pure noise and apply one "
+        "reverse step per index, from the last (T - 1) down to 0 — exactly T model calls, each "
+        "with the index of the state the model sees. The last step returns the samples.",
+        "Start from x_T when it is given, else from standard normal numbers of the requested shape "
+        "drawn from generator. For each index from T - 1 down to 0: make a long (int64) tensor "
+        "holding the index once per example; ask the model for the noise at the current state and "
+        "that tensor (in the state's dtype); replace the state by the result of your ddpm_step, "
+        "passing variance, clip_x0 and generator on. With return_trajectory, keep x_T and every "
+        "state reached by a step whose index is a multiple of trajectory_every, stacked, noise "
+        "first. No gradients are needed: run the loop without them.",
     ),
 )
 SAMPLE_HINT = (

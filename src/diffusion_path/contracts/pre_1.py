@@ -110,10 +110,11 @@ CONTRACT.function(
     lambda: call(np.linspace(-2.0, 3.0, 7), 0.5, 1.5),
     hints=(
         "Eq. (P1.1): measure how far each x lies from mu in units of sigma, put minus half its "
-        "square in an exponential, and divide by the constant that makes the area one.",
-        "z = (x - mu) / sigma, elementwise; the density is exp(-z^2 / 2) / (sigma sqrt(2 pi)). "
-        "sigma is the standard deviation: it appears once in the constant and squared (through "
-        "z^2) in the exponent.",
+        "square in an exponential, and divide by the constant that makes the area one. sigma is a "
+        "standard deviation, not a variance.",
+        "Element by element, first the standardised distance z = (x - mu) / sigma, then the "
+        "density e^(-z^2 / 2) / (sigma sqrt(2 pi)). sigma appears once in the constant and, "
+        "through z^2, squared in the exponent; the result has the shape of x.",
     ),
 )
 PDF_HINT = (
@@ -190,9 +191,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P1.2): all you need is standard normal noise from rng, in the shape asked for; a "
         "shift and a scale turn it into N(mu, sigma^2).",
-        "eps = standard normal draws from rng of the shape the input checks made of size (an int "
-        "n means (n,), a tuple is the shape itself); return mu + sigma * eps — sigma, the "
-        "standard deviation, not sigma^2.",
+        "Draw standard normal numbers eps from rng, in one call, in the shape the input checks "
+        "made of size (an int n means n numbers, a tuple is the shape itself). The sample is mu + "
+        "sigma eps, with sigma the standard deviation, not sigma^2.",
     ),
 )
 SAMPLE_HINT = (
@@ -255,10 +256,12 @@ CONTRACT.function(
     hints=(
         "Eq. (P1.3) through the Cholesky factor L of cov (cov = L L^T, the page's (P1.4)): a "
         "triangular solve whitens x - mean, so the quadratic form is a squared length, and the "
-        "log-determinant comes from L's diagonal.",
-        "L = Cholesky factor of cov; centre the points and flatten them to (N, d); solve L z = "
-        "(x - mean) for every point; maha = sum of z^2 over the last axis; log det cov = 2 · sum "
-        "of log diag L; log p = -(maha + log det + d log 2 pi) / 2, reshaped to x's leading shape.",
+        "log-determinant comes from L's diagonal. Never invert cov.",
+        "In order: the Cholesky factor L of cov; the points flattened to rows of length d and "
+        "centred at the mean; for each row, the solution z of L z = x - mean; the squared "
+        "Mahalanobis distance, the sum of z^2 over the coordinates; log det cov, twice the sum of "
+        "the logs of L's diagonal. Then log p is minus one half of (Mahalanobis distance + log det "
+        "cov + d log 2 pi), one number per point, in the shape of x without its last axis.",
     ),
 )
 LOGPDF_HINT = (
@@ -321,7 +324,8 @@ CONTRACT.function(
     uses=("mvn_log_pdf",),
     hints=(
         "The density is the exponential of the log-density (P1.3), which you have written.",
-        "Return the exponential of mvn_log_pdf(x, mean, cov): it checks the inputs too.",
+        "Call your mvn_log_pdf with the same three arguments and return the exponential of what it "
+        "gives. It checks the inputs too, so nothing else is needed.",
     ),
 )
 
@@ -347,9 +351,10 @@ CONTRACT.function(
     hints=(
         "Eq. (P1.4), the reparameterisation trick: standard normal noise, coloured by a square "
         "root of cov — its Cholesky factor L, with cov = L L^T — and shifted by the mean.",
-        "L = Cholesky factor of cov; eps = standard normal draws from rng of shape (n, d), one "
-        "sample per row; x = mean + L eps for each row, which for rows reads mean + eps L^T "
-        "(L transposed on the right).",
+        "In order: the Cholesky factor L of cov (lower triangular); an n-by-d array of standard "
+        "normal numbers eps from rng, one sample per row; each sample is mean + L eps. With "
+        "samples as rows that is the row eps times L^T (L transposed, on the right), plus the mean "
+        "in every row.",
     ),
 )
 SAMPLE_MVN_HINT = (
@@ -423,8 +428,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P1.5): an affine map of a Gaussian is Gaussian; its mean is the map applied to the "
         "mean, and its covariance is cov sandwiched between A and A's transpose.",
-        "mean: A mean + b (b is zero when omitted — the input checks made it so); covariance: "
-        "A cov A^T, a (k, k) matrix.",
+        "Two matrix products. The mean is A mean + b, a vector of length k (b is the zero vector "
+        "when omitted: the input checks made it so); the covariance is A cov A^T, a k-by-k matrix. "
+        "Return the pair, mean first. b shifts the mean only.",
     ),
 )
 AFFINE_HINT = "The image of N(mean, cov) under x -> A x + b is N(A mean + b, A cov A^T) (P1.5)."
@@ -498,8 +504,9 @@ CONTRACT.function(
     hints=(
         "The second half of (P1.5): for independent Gaussian vectors, the sum is Gaussian, and "
         "both of its moments are sums.",
-        "Return mean1 + mean2 and cov1 + cov2: variances add for independent terms (standard "
-        "deviations do not).",
+        "The mean of the sum is mean1 + mean2 and its covariance cov1 + cov2: for independent "
+        "terms variances add (standard deviations do not), and no cross term appears. Return the "
+        "pair, mean first.",
     ),
 )
 SUM_MEAN_HINT = "The mean of a sum is the sum of the means: mean1 + mean2."
@@ -536,10 +543,11 @@ CONTRACT.function(
         "Eq. (P1.6) has four terms: a trace, a Mahalanobis distance between the means, the "
         "dimension d, and a log-determinant ratio. Each goes through Cholesky factors; the order "
         "of p and q matters.",
-        "L_p, L_q = Cholesky factors; trace = squared Frobenius norm of the solution of "
-        "L_q Y = L_p; maha = squared length of the solution of L_q z = mean_q - mean_p; "
-        "log det ratio = 2 (sum log diag L_q - sum log diag L_p); KL = (trace + maha - d + "
-        "log det ratio) / 2, as a float.",
+        "With the Cholesky factors L_p of cov_p and L_q of cov_q: the trace tr(cov_q^-1 cov_p) is "
+        "the sum of the squared entries of the matrix Y that solves L_q Y = L_p; the Mahalanobis "
+        "term is the squared length of the vector z that solves L_q z = mean_q - mean_p; the "
+        "log-determinant ratio is 2 (sum of log diag L_q - sum of log diag L_p). The divergence is "
+        "half of (trace + Mahalanobis - d + log-determinant ratio), a float.",
     ),
 )
 KL_HINT = (
@@ -621,9 +629,10 @@ CONTRACT.function(
     hints=(
         "Eq. (P1.7): the KL divergence is an average over p of the log-density ratio, so draw "
         "samples of p and average the ratio; its standard error is that of a sample mean.",
-        "x = sample_mvn(mean_p, cov_p, n, rng); terms = mvn_log_pdf(x, p's parameters) - "
-        "mvn_log_pdf(x, q's parameters); return their mean and their sample standard deviation "
-        "(n - 1 in its denominator) over sqrt(n), as floats.",
+        "Draw n samples of p with your sample_mvn, passing rng on. At each sample evaluate log "
+        "p(x_i) - log q(x_i) with your mvn_log_pdf, once with p's mean and covariance and once "
+        "with q's. Return the mean of these n numbers and its standard error s / sqrt(n), with s "
+        "their sample standard deviation (n - 1 in its denominator), both as floats.",
     ),
 )
 KL_MC_HINT = (

@@ -98,8 +98,9 @@ CONTRACT.function(
     hints=(
         "The uniform law on [a, b] (the one eq. P2.1 stretches U(0, 1) onto) has a flat density: "
         "the same height everywhere on the interval, chosen so that the area is 1, and 0 outside.",
-        "Height 1 / (b - a) where a <= x <= b, and 0 elsewhere, element by element: np.where on "
-        "the condition keeps the shape of x.",
+        "Element by element: the height 1 / (b - a) where a <= x <= b (both ends included) and 0 "
+        "elsewhere. Choose between the two values entry by entry with the condition, so that the "
+        "result has the shape of x.",
     ),
 )
 UNIFORM_HEIGHT_HINT = (
@@ -137,8 +138,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P2.1): the inverse CDF of U(a, b) is F^-1(u) = a + (b - a) u. Draw standard uniform "
         "numbers from rng and map each one.",
-        "u = rng.random(size) — size may be an int or a shape tuple — then stretch by the width "
-        "b - a and shift by a.",
+        "Draw standard uniform numbers u from rng in one call, in the shape size (an int or a "
+        "shape tuple, passed on as it is); stretch them by the width b - a and shift them by a: "
+        "each sample is a + (b - a) u.",
     ),
 )
 UNIFORM_STRETCH_HINT = (
@@ -176,8 +178,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P2.2), left: the rate lambda times e^(-lambda x) for x >= 0, and 0 for negative x. "
         "lambda is a rate: the mean is 1 / lambda.",
-        "np.where(x >= 0, rate * exp(-rate * x), 0), evaluating the exponential at max(x, 0) so "
-        "that very negative x cannot overflow.",
+        "Element by element: lambda e^(-lambda x) where x >= 0 and 0 where x < 0, with lambda the "
+        "argument rate. Evaluate the exponential at max(x, 0) rather than at x: for very negative "
+        "x, e^(-lambda x) would overflow before the 0 replaces it.",
     ),
 )
 
@@ -208,8 +211,10 @@ CONTRACT.function(
     hints=(
         "Inverse-CDF sampling (P2.1): solve u = F(x) = 1 - e^(-lambda x) for x (eq. P2.2, right) "
         "and feed the inverse standard uniform numbers from rng.",
-        "u = rng.random(size); x = -log(1 - u) / rate (np.log1p(-u) is the accurate way to write "
-        "log(1 - u)); rng.random() < 1, so the log is finite.",
+        "Draw standard uniform numbers u from rng in the shape size, in one call; each sample is "
+        "-log(1 - u) / lambda (lambda is the argument rate). The uniforms lie in [0, 1), so 1 - u "
+        "> 0 and the log is finite; the log1p function computes log(1 - u) accurately when u is "
+        "small.",
     ),
 )
 EXP_INVERSE_HINT = (
@@ -248,9 +253,11 @@ CONTRACT.function(
     "laplace_pdf",
     lambda: call(np.linspace(-3.0, 3.0, 13), 0.5, 1.5),
     hints=(
-        "Eq. (P2.3), first line: two exponential tails glued at mu, decaying with the distance |x - mu| "
-        "in units of b; each tail holds half the mass.",
-        "exp(-|x - mu| / b) / (2 b), element by element.",
+        "Eq. (P2.3), first line: two exponential tails glued at mu, decaying with the distance |x "
+        "- mu| in units of b; each tail holds half the mass.",
+        "Element by element: e^(-|x - mu| / b) / (2 b). The absolute value makes the two tails, "
+        "and the 2 in front of b makes the area 1; b is a scale (the mean distance from mu), not a "
+        "variance.",
     ),
 )
 
@@ -273,9 +280,12 @@ CONTRACT.function(
     "sample_laplace",
     lambda: call(0.5, 1.5, 5, _rng()),
     hints=(
-        "Eq. (P2.3), second line: inverse-CDF sampling with a uniform u on [-1/2, 1/2): the sign of u "
-        "picks the side of mu, its size how far out.",
-        "u = rng.random(size) - 0.5; x = mu - b * sign(u) * log(1 - 2 |u|) (np.log1p(-2 |u|)).",
+        "Eq. (P2.3), second line: inverse-CDF sampling with a uniform u on [-1/2, 1/2): the sign "
+        "of u picks the side of mu, its size how far out.",
+        "Draw standard uniform numbers from rng in the shape size and subtract 1/2, so that u lies "
+        "in [-1/2, 1/2). Each sample is mu - b sign(u) log(1 - 2 |u|): sign(u) picks the side, and "
+        "-log(1 - 2 |u|) is an exponential distance with mean 1 (log1p computes log(1 - 2 |u|) "
+        "accurately).",
     ),
 )
 LAPLACE_SCALE_HINT = (
@@ -314,9 +324,11 @@ CONTRACT.function(
         "Eq. (P2.4): two independent uniforms make a radius and an angle; r^2 = -2 log u1 is "
         "exponential with mean 2 and the angle 2 pi u2 is uniform, so (r cos, r sin) are two "
         "independent standard normals.",
-        "n = prod(size); make ceil(n / 2) pairs u1 = 1 - rng.random(pairs) (never 0), "
-        "u2 = rng.random(pairs); r = sqrt(-2 log u1), theta = 2 pi u2; concatenate r cos(theta) "
-        "and r sin(theta), keep the first n and reshape to size.",
+        "With n the number of normals asked for (the product of the entries of size), make ceil(n "
+        "/ 2) pairs: first all the u1, each one minus a standard uniform from rng so that it lies "
+        "in (0, 1] and log u1 is finite, then all the u2, standard uniforms. The radius is r = "
+        "sqrt(-2 log u1) and the angle theta = 2 pi u2. Put all the r cos(theta) first and all the "
+        "r sin(theta) after them, keep the first n and give them the shape size.",
     ),
 )
 BOX_MULLER_HINT = (
@@ -381,8 +393,10 @@ CONTRACT.function(
     hints=(
         "The uniform law on a box is flat: one over the box's volume (the product of its side "
         "lengths) inside, 0 outside. A point is inside when every coordinate is.",
-        "inside = all((x >= low) & (x <= high), axis=-1); where(inside, 1 / prod(high - low), 0): "
-        "one value per point, shape x.shape[:-1].",
+        "A point x is inside when low_i <= x_i <= high_i for every coordinate i: compare "
+        "coordinate by coordinate, then require all of them along the last axis. Inside, the "
+        "density is 1 / prod_i (high_i - low_i); outside, 0. One value per point: the shape of x "
+        "without its last axis.",
     ),
 )
 
@@ -426,7 +440,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P2.1) in each coordinate: independent standard uniforms, one per point and "
         "coordinate, each stretched to its side of the box and shifted to its lower corner.",
-        "u = rng.random((n, d)); return low + (high - low) * u (broadcast over the rows).",
+        "Draw an n-by-d array of standard uniform numbers u from rng in one call (d is the box's "
+        "dimension). Each row becomes low + (high - low) u, the side lengths multiplying "
+        "coordinate by coordinate, the same box for every row.",
     ),
 )
 
@@ -474,10 +490,12 @@ CONTRACT.function(
         "Eq. (P2.5): propose x from q and u uniform, keep x when u <= f(x) / (M q(x)) — in logs, "
         "log u <= log f(x) - log q(x) - log M — and repeat until n are kept. The acceptance rate "
         "is what fraction of all proposals was kept.",
-        "Loop: x = sample_q(m, rng) for a batch of m; log_ratio = log_f(x) - log_q(x); if any "
-        "log_ratio > log_M raise ValueError naming log_M; keep = log(1 - rng.random(m)) <= "
-        "log_ratio - log_M; collect x[keep]; count kept and proposed. Return the first n kept "
-        "and kept / proposed.",
+        "Repeat in batches until n proposals are kept. For each batch of m (twice the number still "
+        "missing, and at least 100): draw m proposals with sample_q, passing rng; evaluate log f - "
+        "log q at them; if any exceeds log M, the envelope does not cover f, so raise a ValueError "
+        "naming log_M; draw m uniforms u from rng (one minus a standard uniform, so that log u is "
+        "finite) and keep the proposals with log u <= log f - log q - log M; count the kept and "
+        "the proposed. Return the first n kept proposals and the rate kept / proposed.",
     ),
 )
 REJECTION_RULE_HINT = (
@@ -557,8 +575,10 @@ CONTRACT.function(
         "log-mean-exp (under eq. P2.6): log((1/n) sum_i e^(l_i)) overflows for l_i near 1000. "
         "Factor out the largest, m = max_i l_i: the log of the mean is m plus the log of the mean "
         "of e^(l_i - m), whose terms are at most 1.",
-        "m = max(log_w); return m + log(mean(exp(log_w - m))) as a float. A -inf entry is a zero "
-        "weight: it counts in n.",
+        "With m the largest entry of log_w, the result is m + log((1/n) sum_i e^(l_i - m)), a "
+        "float. Every exponential is at most 1 and the largest is exactly 1, so nothing overflows "
+        "and the sum is never 0. An entry of -inf is a zero weight: it adds nothing to the sum but "
+        "still counts in n.",
     ),
 )
 LSE_STABLE_HINT = (
@@ -603,7 +623,9 @@ CONTRACT.function(
         "Eq. (P2.7): Kish's ESS is (sum w)^2 / sum w^2, or 1 / sum of the squared normalised "
         "weights: n for equal weights, 1 when one weight carries everything. It does not change "
         "when every weight is scaled, so compute the weights relative to the largest.",
-        "w = exp(log_w - max(log_w)); w_bar = w / sum(w); return float(1 / sum(w_bar ** 2)).",
+        "In order: the weights relative to the largest, w_i = e^(l_i - max_j l_j) for the "
+        "log-weights l_i; the normalised weights, each w_i divided by the sum of all of them; the "
+        "ESS, 1 / (sum of the squared normalised weights), as a float.",
     ),
 )
 
@@ -637,8 +659,10 @@ CONTRACT.function(
         "Eq. (P2.12): log Z-hat is the log of the mean weight (log_mean_exp). Its standard error, "
         "by the delta method, is se(Z-hat) / Z-hat: the spread of the weights relative to their "
         "mean, divided by sqrt(n).",
-        "w = exp(log_w - max(log_w)); se = std(w, ddof=1) / (sqrt(n) * mean(w)); return "
-        "(log_mean_exp(log_w), se).",
+        "The first number is your log_mean_exp of the log-weights. For the second, take the "
+        "weights relative to the largest, w_i = e^(l_i - max_j l_j) (the common factor cancels in "
+        "the ratio that follows); the standard error is sd(w) / (sqrt(n) mean(w)), with sd the "
+        "sample standard deviation (n - 1 in its denominator). Return the pair of floats.",
     ),
 )
 
@@ -685,7 +709,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P2.6), first line: keep every proposal from q and weight it by w = f / q, the target "
         "over the proposal — in logs, a difference.",
-        "x = sample_q(n, rng) (one call); log_w = log_f(x) - log_q(x); return (x, log_w).",
+        "Call sample_q once for all n proposals, passing rng; evaluate log f - log q at the "
+        "proposals, one log-weight each. Return the proposals and their log-weights, in that "
+        "order: no normalising, no exponentiating, no resampling.",
     ),
 )
 
@@ -714,11 +740,12 @@ CONTRACT.function(
     lambda: call(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.log([1.0, 2.0, 1.0])),
     invalid=[Invalid("values", np.zeros(2), "2 values for 3 weights")],
     hints=(
-        "Eq. (P2.6), last two lines: a weighted average of the values, with the weights normalised to sum "
-        "to one — so the unknown normaliser of f cancels.",
-        "w = exp(log_w - max(log_w)); w_bar = w / sum(w); sum over the first axis of "
-        "w_bar[:, None, ...] * values (np.tensordot(w_bar, values, axes=(0, 0))); a float for "
-        "one number per weight.",
+        "Eq. (P2.6), last two lines: a weighted average of the values, with the weights normalised "
+        "to sum to one — so the unknown normaliser of f cancels.",
+        "In order: the weights relative to the largest, w_i = e^(l_i - max_j l_j); the normalised "
+        "weights, each divided by their sum; the estimate sum_i wbar_i h(x_i), a weighted sum over "
+        "the first axis of values. values may hold a vector or an array per weight, whose shape "
+        "the sum keeps; return a float when it holds one number per weight.",
     ),
 )
 
@@ -759,12 +786,16 @@ CONTRACT.function(
     ],
     hints=(
         "Eq. (P2.8): every chain proposes a Gaussian step of standard deviation step_size and "
-        "accepts it with probability min(1, f(x') / f(x)) — compare the log of a uniform with "
-        "the difference of log-densities. A rejected chain stays put (and counts as a step).",
-        "For each step: proposal = x + step_size * rng.standard_normal(x.shape); lp = log_f("
-        "proposal); accept = log(1 - rng.random(c)) <= lp - log_fx; x = where(accept, proposal, x)"
-        " (reshape accept to (c, 1, ...) for states of shape (c, d)); log_fx = where(accept, lp, "
-        "log_fx); count the accepted; path[k] = x. Rate = accepted / (n_steps * c).",
+        "accepts it with probability min(1, f(x') / f(x)) — compare the log of a uniform with the "
+        "difference of log-densities. A rejected chain stays put (and counts as a step).",
+        "The path has n_steps + 1 rows, the first the start. Keep log f of every chain's current "
+        "state. At each step: propose x' as x plus step_size times standard normal noise from rng, "
+        "of the states' shape; evaluate log f at the proposals; draw one uniform u per chain (one "
+        "minus a standard uniform, so that log u is finite) and accept where log u <= log f(x') - "
+        "log f(x); accepted chains move to x' and keep its log f, the others stay; count the "
+        "acceptances and store the states as the next row. When a state is a vector, one decision "
+        "moves the whole row. The rate is the number accepted over n_steps times the number of "
+        "chains.",
     ),
 )
 MH_ACCEPT_HINT = (
@@ -949,10 +980,13 @@ CONTRACT.function(
         Invalid("score", lambda a: lambda x: x[:1], "a score returning another shape than x"),
     ],
     hints=(
-        "Eq. (P2.9): each step climbs the score by half the step size tau and adds fresh "
-        "Gaussian noise of variance tau (standard deviation sqrt(tau)).",
-        "For each step: grad = score(x) (a ValueError naming score if its shape differs); x = x "
-        "+ 0.5 * step_size * grad + sqrt(step_size) * rng.standard_normal(x.shape); path[k] = x.",
+        "Eq. (P2.9): each step climbs the score by half the step size tau and adds fresh Gaussian "
+        "noise of variance tau (standard deviation sqrt(tau)).",
+        "The path has n_steps + 1 rows, the first the start. At each step: evaluate score at the "
+        "current states (if what it returns has another shape than the states, raise a ValueError "
+        "naming score); draw standard normal z of the states' shape from rng; move to x + (tau / "
+        "2) score(x) + sqrt(tau) z, with tau the argument step_size; store the states as the next "
+        "row.",
     ),
 )
 LANGEVIN_NOISE_HINT = (
@@ -1026,10 +1060,11 @@ CONTRACT.function(
     lambda: call(np.linspace(-2.0, 2.0, 5), _gaussian_target(1.0, 1.0), _STANDARD_PRIOR, 0.3),
     invalid=[Invalid("x", 0.5, "a scalar x, without an axis of points")],
     hints=(
-        "Eq. (P2.10), in logs: the path's log-density is a weighted sum of the two "
-        "log-densities — the inverse temperature on the target, one minus it on the prior.",
-        "g * log_target(x) + (1 - g) * log_prior(x), with each term switched off when its weight "
-        "is 0 (np.where(g > 0, g * log_f, 0.0)), so that 0 * -inf never makes a NaN.",
+        "Eq. (P2.10), in logs: the path's log-density is a weighted sum of the two log-densities — "
+        "the inverse temperature on the target, one minus it on the prior.",
+        "With gamma the inverse temperature: gamma log f(x) + (1 - gamma) log p0(x), one value per "
+        "point, from log_target and log_prior — but leave out a term entirely when its weight is "
+        "0. log_target may be -inf where the prior is not, and 0 times -inf is NaN, not 0.",
     ),
 )
 
@@ -1101,11 +1136,13 @@ CONTRACT.function(
         "in turn, FIRST add to the log-weights the change of the path's log-density at the "
         "particles as they are, THEN (except after the last) move them with Metropolis–Hastings "
         "steps that leave the new path density invariant.",
-        "g = inverse_temperatures; x = sample_prior(n, rng); log_w = zeros(n); for k in 1..K: "
-        "log_w += (g[k] - g[k-1]) * "
-        "(log_target(x) - log_prior(x)); if k < K: x = metropolis_hastings(lambda y: "
-        "annealed_log_density(y, log_target, log_prior, g[k]), x, n_mcmc, step_size, rng)[0][-1]. "
-        "Return (x, log_w).",
+        "Draw n particles with sample_prior, passing rng (if it does not return n samples along "
+        "the first axis, raise a ValueError naming sample_prior), and start every log-weight at 0. "
+        "For k = 1, ..., K, with gamma_k the inverse temperatures: first add (gamma_k - "
+        "gamma_(k-1)) (log f(x) - log p0(x)) to each log-weight, at the particles as they are; "
+        "then, for k < K only, run your metropolis_hastings from the particles for n_mcmc steps of "
+        "size step_size with rng, its log-density your annealed_log_density at gamma_k, and keep "
+        "its last state as the new particles. Return the particles and the log-weights.",
     ),
 )
 AIS_INCREMENT_HINT = (

@@ -130,12 +130,13 @@ CONTRACT.function(
     ],
     hints=(
         "Eq. (P3.1): a chain in state i moves to j with probability P[i, j], so each step draws "
-        "from the row of the current state — inverse-CDF sampling on a finite set, as in "
-        "Pre-Task 2, with one uniform number per chain per step.",
-        "Cumulative sums along each row of P, with the last one set to exactly 1; row 0 of the "
-        "path is x0; then, for each step, draw uniforms of x0's shape from rng and take, for each "
-        "chain, the first state whose cumulative probability (in the current state's row) "
-        "exceeds its uniform — the count of those not above it.",
+        "from the row of the current state — inverse-CDF sampling on a finite set, as in Pre-Task "
+        "2, with one uniform number per chain per step.",
+        "First the cumulative sums C along each row of P, with the last entry of every row set to "
+        "exactly 1 (rounding may leave it just below). The path is an integer array of n_steps + 1 "
+        "rows, each of x0's shape; row 0 is x0. At each step draw uniforms of x0's shape from rng, "
+        "one per chain; a chain in state i moves to the first state j with C[i, j] > u, which is "
+        "the count of entries of row i of C that are <= u. Store the new states as the next row.",
     ),
 )
 SIMULATE_HINT = (
@@ -249,10 +250,12 @@ CONTRACT.function(
         Invalid("p0", np.array([0.5, 0.5]), "p0 of length 2 for 3 states"),
     ],
     hints=(
-        "Eq. (P3.1): a distribution is a row vector, and one step multiplies it by P on the "
-        "right. Keep every step.",
-        "An (n_steps + 1, S) array: row 0 is p0, and row t is row t - 1 times P (a vector-matrix "
-        "product, the vector on the left).",
+        "Eq. (P3.1): a distribution is a row vector, and one step multiplies it by P on the right. "
+        "Keep every step.",
+        "An array of n_steps + 1 rows and S columns: row 0 is p0, and each following row is the "
+        "row before it times P, the vector on the left: entry j of the new row is sum_i p_i P[i, "
+        "j]. (P times the vector, with the vector on the right, weights the rows of P instead: not "
+        "the next distribution.)",
     ),
 )
 EVOLVE_HINT = "Row t is p0 P^t: multiply the previous row, a row vector, by P once per step (P3.1)."
@@ -292,9 +295,11 @@ CONTRACT.function(
         "The power method reads (P3.2) as a fixed point: start from p0, multiply by P again and "
         "again until a step no longer changes anything — that is pi. If it never settles within "
         "max_steps, say so.",
-        "p = p0; repeat at most max_steps times: nxt = p times P; if the largest change "
-        "|nxt - p| is below tol, return nxt divided by its sum; else p = nxt. After the loop, "
-        "raise a ValueError naming P (the chain did not converge).",
+        "Start from p0. At most max_steps times: multiply the current vector by P on the right; if "
+        "the largest absolute change of an entry is below tol, return the new vector divided by "
+        "its sum (so that it sums to exactly 1); otherwise go on from the new vector. If the loop "
+        "ends without returning, raise a ValueError naming P: the chain did not converge "
+        "(periodic, or reducible).",
     ),
 )
 STATIONARY_HINT = (
@@ -387,8 +392,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P3.2) says pi is a left eigenvector of P for the eigenvalue 1: pi P = pi. Left "
         "eigenvectors of P are the (right) eigenvectors of P transposed.",
-        "Eigen-decompose P transposed; pick the column whose eigenvalue is nearest 1; take its "
-        "real part; divide by its sum (an eigenvector has any scale and sign).",
+        "Eigen-decompose P^T; pick the eigenvector (a column) whose eigenvalue is closest to 1; "
+        "keep its real part (the solver works in complex numbers); divide it by the sum of its "
+        "entries, which fixes both its scale and its sign.",
     ),
 )
 EIGEN_NORMALISE_HINT = (
@@ -424,8 +430,11 @@ CONTRACT.function(
     hints=(
         "Eq. (P3.3): pi (P - I) = 0 is S linear equations on the columns of P - I, one of them "
         "redundant; replace it by sum(pi) = 1 and solve the square system.",
-        "A = P - I transposed, with its last row set to ones; b = zeros with a 1 last; solve "
-        "A pi = b. If the solver reports a singular matrix, raise a ValueError naming P.",
+        "Build the matrix A as (P - I)^T, whose row j says that the flow into j equals the flow "
+        "out of j; overwrite its last row with ones (the equation sum_i pi_i = 1); the right-hand "
+        "side is the vector of zeros with a 1 in the last entry. Solve A pi = that vector. If the "
+        "solver reports a singular matrix, the chain has more than one stationary distribution: "
+        "raise a ValueError naming P.",
     ),
 )
 SOLVE_HINT = (
@@ -472,9 +481,10 @@ CONTRACT.function(
     hints=(
         "Eq. (P3.4): with pi from your linear solve, detailed balance says the probability flow "
         "from i to j, pi_i P[i, j], equals the flow back from j to i — for every pair.",
-        "pi = stationary_by_linear_solve(P); the flows form a matrix F with F[i, j] = pi_i "
-        "P[i, j] (scale row i by pi_i); reversible when F equals its transpose within atol "
-        "(absolute tolerance, no relative part); return a bool.",
+        "Get pi from your stationary_by_linear_solve. The flows form the matrix F with F[i, j] = "
+        "pi_i P[i, j] (row i of P scaled by pi_i). The chain is reversible when every entry of F "
+        "equals the matching entry of its transpose within atol, an absolute tolerance with no "
+        "relative part. Return a bool.",
     ),
 )
 FLOWS_HINT = (
@@ -535,8 +545,10 @@ CONTRACT.function(
     hints=(
         "Eq. (P3.5): the eigenvalues of P all have modulus at most 1, and 1 itself belongs to pi; "
         "the rate of convergence is the next largest modulus.",
-        "Compute the eigenvalues of P (complex in general), take their absolute values, sort them "
-        "from largest to smallest and return the second, as a float.",
+        "Compute every eigenvalue of P (complex in general: P need not be symmetric), take their "
+        "moduli |lambda|, sort the moduli from largest to smallest and return the second, as a "
+        "float. Sort the moduli, not the eigenvalues: a negative or complex eigenvalue can be the "
+        "slowest.",
     ),
 )
 SECOND_HINT = (
@@ -591,9 +603,10 @@ CONTRACT.function(
     hints=(
         "Eq. (P3.6): every step of every walk is +1 with probability p and -1 otherwise, and a "
         "walk's position is its start plus the sum of its steps so far.",
-        "Uniforms from rng of shape (n_steps, n_walks); a step is +1 where the uniform is below "
-        "p, else -1; row 0 of an int array of shape (n_steps + 1, n_walks) is x0, and the rows "
-        "below are x0 plus the cumulative sum of the steps down the rows.",
+        "Draw an n_steps-by-n_walks array of standard uniforms from rng in one call; a step is +1 "
+        "where the uniform is below p and -1 elsewhere. The path is an integer array with n_steps "
+        "+ 1 rows and n_walks columns: row 0 is x0, and row t is x0 plus the sum of the first t "
+        "steps, a cumulative sum down the rows.",
     ),
 )
 WALK_HINT = (
@@ -654,11 +667,12 @@ CONTRACT.function(
         Invalid("beta", 1.0, "beta = 1 (nothing of the signal left)"),
     ],
     hints=(
-        "Eq. (P3.7): each step keeps a share sqrt(1 - beta_t) of the state and adds fresh "
-        "Gaussian noise of variance beta_t, so that N(0, 1) stays N(0, 1).",
-        "Row 0 of a float array of shape (n_steps + 1, *x0.shape) is x0; for t = 1, ..., n_steps "
-        "draw standard normal noise of x0's shape from rng and set x to sqrt(1 - beta_t) x plus "
-        "sqrt(beta_t) times the noise, beta_t being betas[t - 1]; store it in row t.",
+        "Eq. (P3.7): each step keeps a share sqrt(1 - beta_t) of the state and adds fresh Gaussian "
+        "noise of variance beta_t, so that N(0, 1) stays N(0, 1).",
+        "The path is a float array of n_steps + 1 rows, each of x0's shape; row 0 is x0. For t = "
+        "1, ..., n_steps: draw standard normal noise of x0's shape from rng; the new state is "
+        "sqrt(1 - beta_t) times the state plus sqrt(beta_t) times the noise, with beta_t the entry "
+        "t - 1 of betas (the array counts from 0); store it in row t.",
     ),
 )
 AR1_HINT = (
@@ -756,10 +770,11 @@ CONTRACT.function(
         Invalid("beta", np.array([0.1, 1.2, 0.3, 0.4]), "a schedule with a value above 1"),
     ],
     hints=(
-        "Eq. (P3.8): unrolling t steps scales x0 by the square root of abar_t, the product of "
-        "the factors 1 - beta over those steps, and leaves noise of variance 1 - abar_t.",
-        "abar = (1 - beta) to the power t for a number, or the product of 1 - beta over the "
-        "first t values of a schedule; return (sqrt(abar) x0, 1 - abar), the variance as a float.",
+        "Eq. (P3.8): unrolling t steps scales x0 by the square root of abar_t, the product of the "
+        "factors 1 - beta over those steps, and leaves noise of variance 1 - abar_t.",
+        "First abar_t: for a single number beta, (1 - beta) to the power t; for a schedule, the "
+        "product of 1 - beta_s over its first t entries. Return the mean sqrt(abar_t) x0 and the "
+        "variance 1 - abar_t (a float; the variance, not the standard deviation).",
     ),
 )
 MARGINAL_VARIANCE_HINT = (
