@@ -305,9 +305,8 @@ def _sample(args: argparse.Namespace) -> int:
     from diffusion_path.diffusion.ddim import ddim_sample
     from diffusion_path.diffusion.reverse import ddpm_sample
     from diffusion_path.diffusion.training import load_model, resolve_device
-    from diffusion_path.tools.plotting import image_grid
-
     from diffusion_path.tools import validation
+    from diffusion_path.tools.plotting import image_grid
 
     validation.positive_int(args.num, "num")
     validation.positive_int(args.batch_size, "batch_size")

@@ -41,8 +41,8 @@ BUGS = [
         "add_noise",
         "return x + per_example(sigma, x) * eps",
         "return x.add_(per_example(sigma, x) * eps)",
-        "adds_sigma_times_the_noise",
-        "in place",
+        "leaves_its_inputs_alone",
+        "Do not change the arrays",
     ),
     # ------------------------------------------------------------------ denoising_loss
     Bug(

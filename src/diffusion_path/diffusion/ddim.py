@@ -18,7 +18,8 @@ $\eta = 0$ it is deterministic — an ODE solver — so a sample can be run back
 
 In code, steps are 0-based indices into the schedule's arrays (index ``t`` is step $t + 1$): a
 step goes from index ``t`` to index ``t_prev < t``, and ``t_prev = -1`` stands for the data
-($\bar\alpha_0 = 1$).
+($\bar\alpha_0 = 1$). The functions' formulas write the paper's steps as $\tau = $ ``t`` $+ 1$
+and $\tau' = $ ``t_prev`` $+ 1$.
 """
 
 from __future__ import annotations
@@ -110,20 +111,22 @@ def ddim_step(
 ) -> torch.Tensor:
     r"""One DDIM step from index ``t`` to the earlier index ``t_prev`` (DDIM eqs. 12 and 16).
 
-    With $\bar\alpha_t$ = ``alpha_bars[t]`` and $\bar\alpha_s$ = ``alpha_bars[t_prev]``
-    ($\bar\alpha_s = 1$ where ``t_prev = -1``):
+    With the paper's steps $\tau$ = ``t + 1`` and $\tau'$ = ``t_prev + 1`` — so
+    $\bar\alpha_\tau$ = ``alpha_bars[t]``, $\bar\alpha_{\tau'}$ = ``alpha_bars[t_prev]``, and
+    $\bar\alpha_{\tau'} = 1$ where ``t_prev = -1`` (the data):
 
-    $$x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s-\sigma^2}\,\hat\varepsilon
-    + \sigma z,\qquad
-    \sigma = \eta\sqrt{\tfrac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1-\tfrac{\bar\alpha_t}{\bar\alpha_s}}$$
+    $$x_{\tau'} = \sqrt{\bar\alpha_{\tau'}}\,\hat x_0
+    + \sqrt{1-\bar\alpha_{\tau'}-\sigma^2}\,\hat\varepsilon + \sigma z,\qquad
+    \sigma = \eta\sqrt{\tfrac{1-\bar\alpha_{\tau'}}{1-\bar\alpha_\tau}}
+    \sqrt{1-\tfrac{\bar\alpha_\tau}{\bar\alpha_{\tau'}}}$$
 
     With ``clip_x0``, $\hat x_0$ is clipped to $[-1, 1]$ and $\hat\varepsilon$ recomputed from the
     clipped $\hat x_0$, so that the two stay consistent with $x_t$ (eq. C2.3).
 
     Args:
-        model_output: The noise prediction $\varepsilon_\theta(x_t, t)$, of the shape and dtype
-            of ``x_t``.
-        x_t: The current state at index ``t``, shape ``(B, ...)``.
+        model_output: The noise prediction $\varepsilon_\theta(x_\tau, \tau)$ (the model called
+            with the index ``t``), of the shape and dtype of ``x_t``.
+        x_t: The current state at index ``t``, the paper's $x_\tau$, shape ``(B, ...)``.
         t: 0-based index, an int or a LongTensor of shape ``(B,)`` in ``[0, T-1]``.
         t_prev: The index to step to, an int or a LongTensor of shape ``(B,)``, each in
             ``[-1, t - 1]``; ``-1`` is the data.
@@ -135,7 +138,7 @@ def ddim_step(
         generator: The source of randomness, required when ``eta > 0`` and ``noise`` is ``None``.
 
     Returns:
-        $x_s$, of the shape and dtype of ``x_t``.
+        $x_{\tau'}$, of the shape and dtype of ``x_t``.
 
     Raises:
         ValueError: if ``model_output`` or ``x_t`` is not a finite float tensor or they do not
@@ -158,20 +161,20 @@ def ddim_step(
     # consistent with it (recompute it when clipping); then rebuild the state at t_prev from the
     # two with the weights of that step, plus sigma(eta) times fresh noise z when eta > 0.
 
-    # $\bar\alpha_t$ and $\bar\alpha_s$, with $\bar\alpha_s = 1$ where $s$ is the data
+    # $\bar\alpha_\tau$ and $\bar\alpha_{\tau'}$, with $\bar\alpha_{\tau'} = 1$ where $\tau'$ is the data
     alpha_bar = gather(schedule.alpha_bars, t, x_t)
     ones = torch.ones(1, dtype=schedule.alpha_bars.dtype, device=schedule.alpha_bars.device)
     alpha_bar_prev = gather(torch.cat([ones, schedule.alpha_bars]), t_prev + 1, x_t)
-    # $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\hat\varepsilon) / \sqrt{\bar\alpha_t}$
+    # $\hat x_0 = (x_\tau - \sqrt{1 - \bar\alpha_\tau}\hat\varepsilon) / \sqrt{\bar\alpha_\tau}$
     eps = model_output
     x0_hat = (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
     if clip_x0:
         x0_hat = x0_hat.clamp(-1.0, 1.0)
-        # $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}\hat x_0) / \sqrt{1 - \bar\alpha_t}$
+        # $\hat\varepsilon = (x_\tau - \sqrt{\bar\alpha_\tau}\hat x_0) / \sqrt{1 - \bar\alpha_\tau}$
         eps = (x_t - alpha_bar.sqrt() * x0_hat) / (1 - alpha_bar).sqrt()
-    # $\sigma = \eta \sqrt{(1 - \bar\alpha_s)/(1 - \bar\alpha_t)} \sqrt{1 - \bar\alpha_t/\bar\alpha_s}$
+    # $\sigma = \eta \sqrt{(1 - \bar\alpha_{\tau'})/(1 - \bar\alpha_\tau)} \sqrt{1 - \bar\alpha_\tau/\bar\alpha_{\tau'}}$
     sigma = eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()
-    # $x_s = \sqrt{\bar\alpha_s}\hat x_0 + \sqrt{1 - \bar\alpha_s - \sigma^2}\hat\varepsilon$
+    # $x_{\tau'} = \sqrt{\bar\alpha_{\tau'}}\hat x_0 + \sqrt{1 - \bar\alpha_{\tau'} - \sigma^2}\hat\varepsilon$
     x_prev = (
         alpha_bar_prev.sqrt() * x0_hat + (1 - alpha_bar_prev - sigma**2).clamp(min=0).sqrt() * eps
     )

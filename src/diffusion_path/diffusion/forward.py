@@ -73,7 +73,7 @@ def q_sample(
     # Exercise: eq. (C1.2) — scale the data and the noise by the two coefficients of step t + 1,
     # one pair per example, read from the schedule with gather.
 
-    # $x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1 - \bar\alpha_t} \varepsilon$
+    # $x_{t+1} = \sqrt{\bar\alpha_{t+1}} x_0 + \sqrt{1 - \bar\alpha_{t+1}} \varepsilon$
     return (
         gather(schedule.sqrt_alpha_bars, t, x0) * x0
         + gather(schedule.sqrt_one_minus_alpha_bars, t, x0) * eps
@@ -123,7 +123,7 @@ def q_step(
     # Exercise: eq. (C1.1) — shrink the state by the signal kept in one step and add noise of
     # that step's variance, read from the schedule with gather.
 
-    # $x_t = \sqrt{\alpha_t} x_{t-1} + \sqrt{\beta_t} \varepsilon$, with $\alpha_t = 1 - \beta_t$
+    # $x_{t+1} = \sqrt{\alpha_{t+1}} x_t + \sqrt{\beta_{t+1}} \varepsilon$, with $\alpha = 1 - \beta$
     return (
         gather(schedule.alphas, t, x_prev).sqrt() * x_prev
         + gather(schedule.betas, t, x_prev).sqrt() * eps

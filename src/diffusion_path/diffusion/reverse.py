@@ -93,13 +93,13 @@ def q_posterior(
     # schedule at index t; its variance and clipped log-variance are schedule entries too. Return
     # all three in the shape of x_t.
 
-    # $\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1 - \bar\alpha_t} x_0
+    # $\tilde\mu_{t+1} = \frac{\sqrt{\bar\alpha_t}\beta_{t+1}}{1 - \bar\alpha_{t+1}} x_0
     #   + \frac{\sqrt{\alpha_t}(1 - \bar\alpha_{t-1})}{1 - \bar\alpha_t} x_t$
     mean = (
         gather(schedule.posterior_mean_coef1, t, x_t) * x0
         + gather(schedule.posterior_mean_coef2, t, x_t) * x_t
     )
-    # $\tilde\beta_t = \frac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}\beta_t$, and its clipped log
+    # $\tilde\beta_{t+1} = \frac{1 - \bar\alpha_t}{1 - \bar\alpha_{t+1}}\beta_{t+1}$, and its clipped log
     variance = gather(schedule.posterior_variance, t, x_t).expand_as(x_t)
     log_variance = gather(schedule.posterior_log_variance_clipped, t, x_t).expand_as(x_t)
     return mean, variance, log_variance
@@ -136,7 +136,7 @@ def predict_x0_from_eps(
 
     # Exercise: eq. (C2.3), first line — solve the forward equation for the clean data.
 
-    # $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\varepsilon) / \sqrt{\bar\alpha_t}$
+    # $\hat x_0 = (x_{t+1} - \sqrt{1 - \bar\alpha_{t+1}}\varepsilon) / \sqrt{\bar\alpha_{t+1}}$
     return (x_t - gather(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps) / gather(
         schedule.sqrt_alpha_bars, t, x_t
     )
@@ -173,7 +173,7 @@ def predict_eps_from_x0(
 
     # Exercise: eq. (C2.3), second line — solve the forward equation for the noise.
 
-    # $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t} x_0) / \sqrt{1 - \bar\alpha_t}$
+    # $\hat\varepsilon = (x_{t+1} - \sqrt{\bar\alpha_{t+1}} x_0) / \sqrt{1 - \bar\alpha_{t+1}}$
     return (x_t - gather(schedule.sqrt_alpha_bars, t, x_t) * x0) / gather(
         schedule.sqrt_one_minus_alpha_bars, t, x_t
     )
@@ -214,7 +214,7 @@ def v_from_x0_eps(
 
     # Exercise: eq. (C2.4) — the velocity, a signed mix of the noise and the data.
 
-    # $v = \sqrt{\bar\alpha_t}\varepsilon - \sqrt{1 - \bar\alpha_t} x_0$
+    # $v = \sqrt{\bar\alpha_{t+1}}\varepsilon - \sqrt{1 - \bar\alpha_{t+1}} x_0$
     return (
         gather(schedule.sqrt_alpha_bars, t, x0) * eps
         - gather(schedule.sqrt_one_minus_alpha_bars, t, x0) * x0
@@ -250,7 +250,7 @@ def predict_x0_from_v(
 
     # Exercise: the inverse rotation of eq. (C2.4), solved for the clean data.
 
-    # $\hat x_0 = \sqrt{\bar\alpha_t} x_t - \sqrt{1 - \bar\alpha_t} v$
+    # $\hat x_0 = \sqrt{\bar\alpha_{t+1}} x_{t+1} - \sqrt{1 - \bar\alpha_{t+1}} v$
     return (
         gather(schedule.sqrt_alpha_bars, t, x_t) * x_t
         - gather(schedule.sqrt_one_minus_alpha_bars, t, x_t) * v
@@ -286,7 +286,7 @@ def predict_eps_from_v(
 
     # Exercise: the inverse rotation of eq. (C2.4), solved for the noise.
 
-    # $\hat\varepsilon = \sqrt{1 - \bar\alpha_t} x_t + \sqrt{\bar\alpha_t} v$
+    # $\hat\varepsilon = \sqrt{1 - \bar\alpha_{t+1}} x_{t+1} + \sqrt{\bar\alpha_{t+1}} v$
     return (
         gather(schedule.sqrt_one_minus_alpha_bars, t, x_t) * x_t
         + gather(schedule.sqrt_alpha_bars, t, x_t) * v
@@ -316,7 +316,7 @@ def ddpm_step(
     $\frac{1}{\sqrt{\alpha_{t+1}}}\big(x_{t+1} - \frac{\beta_{t+1}}{\sqrt{1-\bar\alpha_{t+1}}}\varepsilon_\theta\big)$.
 
     Args:
-        model_output: The noise prediction $\varepsilon_\theta(x_{t+1}, t)$, of the shape and
+        model_output: The noise prediction $\varepsilon_\theta(x_{t+1}, t+1)$ (the model called with the index ``t``), of the shape and
             dtype of ``x_t``.
         x_t: The current state at index ``t``, $x_{t+1}$, shape ``(B, ...)``.
         t: 0-based index, an int or a LongTensor of shape ``(B,)``; at ``t = 0`` the step returns
@@ -359,19 +359,19 @@ def ddpm_step(
     # also checks the generator — only when some example needs noise.
 
     with validation.trusted():  # checked above
-        # $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\varepsilon_\theta) / \sqrt{\bar\alpha_t}$
+        # $\hat x_0 = (x_{t+1} - \sqrt{1 - \bar\alpha_{t+1}}\varepsilon_\theta) / \sqrt{\bar\alpha_{t+1}}$
         x0_hat = predict_x0_from_eps(x_t, t, model_output, schedule)
         if clip_x0:
             x0_hat = x0_hat.clamp(-1.0, 1.0)
-        # $\tilde\mu_t(x_t, \hat x_0)$, the mean of the reverse step
+        # $\tilde\mu_{t+1}(x_{t+1}, \hat x_0)$, the mean of the reverse step
         mean, _, _ = q_posterior(x0_hat, x_t, t, schedule)
     if not bool((t > 0).any()):
         return mean
     z = validation.noise_or_draw(noise, generator, x_t, "x_t")
-    # $\sigma_t^2 = \tilde\beta_t$ or $\beta_t$; no noise where $t = 1$ (index 0)
+    # $\sigma_{t+1}^2 = \tilde\beta_{t+1}$ or $\beta_{t+1}$; no noise at index 0 (the step to the data)
     sigma2 = schedule.posterior_variance if variance == "beta_tilde" else schedule.betas
     nonzero = (t > 0).to(x_t.dtype).reshape(-1, *([1] * (x_t.ndim - 1)))
-    # $x_{t-1} = \tilde\mu_t + \sigma_t z$
+    # $x_t = \tilde\mu_{t+1} + \sigma_{t+1} z$
     return mean + nonzero * gather(sigma2, t, x_t).sqrt() * z
 
 
@@ -458,9 +458,9 @@ def ddpm_sample(
     with torch.no_grad(), validation.trusted():  # the loop's inputs are made here
         for t in progress_bar(steps, show=progress, desc="sampling", min_items=500):
             t_batch = torch.full((shape[0],), t, dtype=torch.long, device=x.device)
-            # $\varepsilon_\theta(x_t, t)$
+            # $\varepsilon_\theta(x_{t+1}, t+1)$: the model sees the state with its index t
             eps = model(x, t_batch).to(x.dtype)
-            # $x_{t-1} \sim p_\theta(x_{t-1} \mid x_t)$
+            # $x_t \sim p_\theta(x_t \mid x_{t+1})$
             x = ddpm_step(
                 eps, x, t_batch, schedule, variance=variance, clip_x0=clip_x0, generator=generator
             )

@@ -128,7 +128,7 @@ class NoiseSchedule:
     - ``posterior_variance`` $\tilde\beta_{t+1}$ (DDPM eq. 7), exactly ``0`` at index 0
       ($\tilde\beta_1 = 0$: given $x_1$ and $x_0$, nothing about $x_0$ is uncertain);
     - ``posterior_log_variance_clipped``: $\log\tilde\beta_{t+1}$ with index 0 replaced by
-      index 1, so that it stays finite;
+      index 1 (by $\log\beta_1$ when $T = 1$), so that it stays finite;
     - ``posterior_mean_coef1`` $\frac{\sqrt{\bar\alpha_t}\,\beta_{t+1}}{1-\bar\alpha_{t+1}}$ and
       ``posterior_mean_coef2`` $\frac{\sqrt{\alpha_{t+1}}\,(1-\bar\alpha_t)}{1-\bar\alpha_{t+1}}$,
       the weights of $x_0$ and $x_{t+1}$ in the posterior mean $\tilde\mu_{t+1}$ (DDPM eq. 7);
