@@ -104,9 +104,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P5.1): shift each example by its own noise, scaled by its own sigma — the standard "
         "deviation, not the variance.",
-        "Multiply eps (the noise the input checks give you) by per_example(sigma, x), so that the "
-        "(B,) levels broadcast over each example's entries, and add it to x. Return a new tensor; "
-        "leave x as it is.",
+        "Multiply eps (the noise the input checks give you) by each example's sigma — the given "
+        "per_example tool shapes the (B,) levels to broadcast over an example's entries — and add "
+        "it to x. Return a new tensor; leave x as it is.",
     ),
 )
 
@@ -208,8 +208,9 @@ CONTRACT.function(
     hints=(
         "Eq. (P5.3): the model sees a corrupted copy of the batch and is scored by how close its "
         "output comes to the clean batch — the mean of the squared error.",
-        "x_noisy from add_noise(x, sigma, generator=..., noise=...); the model's output on "
-        "(x_noisy, sigma); the mean over all entries of (output - x) squared, as a tensor.",
+        "Corrupt the batch with your add_noise, passing the generator and the noise on; ask the "
+        "model for its output on the noisy batch and sigma; the loss is the mean, over all "
+        "entries, of the squared difference between that output and the clean x, as a tensor.",
     ),
 )
 
@@ -345,9 +346,10 @@ CONTRACT.function(
         "Eq. (P5.5): the posterior mean of a Gaussian prior and a Gaussian likelihood. It moves "
         "from the mean toward the noisy point — far where the data varies more than the noise, "
         "little where the noise dominates.",
-        "Take the eigenvalues and eigenvectors of cov (torch.linalg.eigh); rotate x_noisy - mean "
-        "into that basis; multiply component i by lambda_i / (lambda_i + sigma^2), with each "
-        "example's own sigma; rotate back and add the mean.",
+        "Take the eigenvalues lambda_i and eigenvectors of cov (a symmetric eigendecomposition); "
+        "rotate x_noisy minus the mean into that basis; multiply component i by "
+        "lambda_i / (lambda_i + sigma^2), with each example's own sigma; rotate back and add the "
+        "mean.",
     ),
 )
 
@@ -450,8 +452,8 @@ CONTRACT.function(
         "Eq. (P5.6): the error of the best denoiser is the variance that remains about x once "
         "x_noisy is seen, per coordinate. Along each principal axis the data's variance and the "
         "noise's combine like two resistors in parallel.",
-        "lambda = torch.linalg.eigvalsh(cov); the mean over i of lambda_i sigma^2 / (lambda_i + "
-        "sigma^2), returned as a float.",
+        "With the eigenvalues lambda_i of cov (a symmetric eigendecomposition), the floor is the "
+        "mean over i of lambda_i sigma^2 / (lambda_i + sigma^2), returned as a Python float.",
     ),
 )
 
@@ -523,7 +525,8 @@ CONTRACT.function(
     hints=(
         "Eq. (P5.7): Tweedie's formula says the best denoiser moves the noisy point by sigma^2 "
         "times the score. Read it backwards.",
-        "(denoised - x_noisy) divided by per_example(sigma, x_noisy) squared.",
+        "The difference denoised minus x_noisy, divided by each example's sigma squared (the "
+        "given per_example tool shapes sigma to broadcast).",
     ),
 )
 
