@@ -148,6 +148,7 @@ TASKS: tuple[Task, ...] = (
         ("pre-1", "pre-2"),
         90,
         "the ELBO, the reparameterisation trick in PyTorch",
+        ("diffusion_path.foundations.vae",),
     ),
     Task(
         "pre-5",

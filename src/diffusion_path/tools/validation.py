@@ -874,6 +874,76 @@ def earlier_timesteps(value: object, t, name: str = "t_prev"):
     return value
 
 
+def broadcastable(**tensors: object) -> tuple:
+    """Check finite float tensors that an elementwise formula combines; return them in order.
+
+    Each must be a finite floating-point tensor (of any number of axes) with the dtype of the
+    first, and all their shapes must broadcast together. The keywords are the argument names that
+    error messages use: ``broadcastable(mean1=mean1, logvar1=logvar1)``.
+
+    Raises:
+        ValueError: naming the first argument that is not as described.
+
+    Examples:
+        >>> import torch
+        >>> x, mean = broadcastable(x=torch.zeros(2, 3), mean=torch.zeros(3))
+        >>> broadcastable(x=torch.zeros(2, 3), mean=torch.zeros(2))
+        Traceback (most recent call last):
+        ValueError: mean must broadcast with the shapes before it, (2, 3); got (2,)
+        >>> broadcastable(x=torch.zeros(2), mean=torch.zeros(2, dtype=torch.float64))
+        Traceback (most recent call last):
+        ValueError: mean must have the dtype of x, torch.float32; got torch.float64
+    """
+    import torch
+
+    if _TRUSTED.get():
+        return tuple(tensors.values())
+    (first_name, first), *others = tensors.items()
+    first = float_tensor(first, first_name, min_dim=0)
+    shape = tuple(first.shape)
+    checked = [first]
+    for name, value in others:
+        value = float_tensor(value, name, min_dim=0)
+        if value.dtype != first.dtype:
+            raise ValueError(
+                f"{name} must have the dtype of {first_name}, {first.dtype}; got {value.dtype}"
+            )
+        try:
+            shape = tuple(torch.broadcast_shapes(shape, tuple(value.shape)))
+        except RuntimeError:
+            raise ValueError(
+                f"{name} must broadcast with the shapes before it, {shape}; got {tuple(value.shape)}"
+            ) from None
+        checked.append(value)
+    return tuple(checked)
+
+
+def probabilities(value: object, name: str = "x"):
+    """Return ``value`` if it is a finite float tensor with every entry in [0, 1].
+
+    Bernoulli data are 0 or 1 (grey levels in between are accepted); images on the model's
+    scale, $[-1, 1]$, must be mapped to $[0, 1]$ first.
+
+    Examples:
+        >>> import torch
+        >>> probabilities(torch.tensor([0.0, 0.5, 1.0]))
+        tensor([0.0000, 0.5000, 1.0000])
+        >>> probabilities(torch.tensor([-1.0, 1.0]))
+        Traceback (most recent call last):
+        ValueError: x must lie in [0, 1] (map images in [-1, 1] with (x + 1) / 2), got values from -1 to 1
+    """
+    if _TRUSTED.get():
+        return value
+    value = float_tensor(value, name, min_dim=0)
+    low, high = float(value.min()), float(value.max())
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"{name} must lie in [0, 1] (map images in [-1, 1] with (x + 1) / 2), "
+            f"got values from {low:g} to {high:g}"
+        )
+    return value
+
+
 def weights(value: object, name: str):
     """Return ``value`` if it is a finite number or a finite float tensor (an interpolation weight).
 
@@ -1022,3 +1092,47 @@ def example_size(x: object, size: int, name: str = "x"):
             f"got shape {tuple(x.shape)}"
         )
     return x
+
+
+def batch_of(value: object, shape: tuple[int, ...], name: str = "x"):
+    """Return ``value`` if it is a finite float tensor of shape ``(B, *shape)``: a batch of examples.
+
+    Examples:
+        >>> import torch
+        >>> batch_of(torch.zeros(5, 1, 8, 8), (1, 8, 8)).shape
+        torch.Size([5, 1, 8, 8])
+        >>> batch_of(torch.zeros(5, 64), (1, 8, 8))
+        Traceback (most recent call last):
+        ValueError: x must have shape (B, 1, 8, 8), a batch of examples of shape (1, 8, 8); got (5, 64)
+    """
+    value = float_tensor(value, name)
+    if _TRUSTED.get():
+        return value
+    shape = tuple(shape)
+    if value.ndim != len(shape) + 1 or tuple(value.shape[1:]) != shape:
+        wanted = ", ".join(["B", *(str(n) for n in shape)])
+        raise ValueError(
+            f"{name} must have shape ({wanted}), a batch of examples of shape {shape}; "
+            f"got {tuple(value.shape)}"
+        )
+    return value
+
+
+def latent_model(value: object, name: str = "model"):
+    """Return ``value`` if it is a latent-variable model: it has ``encode`` and ``log_likelihood``.
+
+    ``model.encode(x)`` returns the mean and the log-variance of $q(z \\mid x)$, each of shape
+    ``(B, d)``; ``model.log_likelihood(x, z)`` returns $\\log p(x \\mid z)$ for ``z`` of shape
+    ``(..., B, d)``, one number per example, of shape ``(..., B)``.
+
+    Examples:
+        >>> latent_model(lambda x: x)
+        Traceback (most recent call last):
+        ValueError: model must have the methods encode(x) and log_likelihood(x, z) (such as a VAE), got function
+    """
+    if not all(callable(getattr(value, method, None)) for method in ("encode", "log_likelihood")):
+        raise ValueError(
+            f"{name} must have the methods encode(x) and log_likelihood(x, z) (such as a VAE), "
+            f"got {type(value).__name__}"
+        )
+    return value
