@@ -144,9 +144,10 @@ CONTRACT.function(
         "Eq. (P4.4): Pre-Task 1's KL of two Gaussians (P1.6) with diagonal covariances splits into "
         "one term per coordinate — a log-ratio of the variances, the first variance and the "
         "squared distance of the means over the second variance, minus one, all halved.",
-        "With v = exp(logvar): 0.5 * (logvar2 - logvar1 + v1 / v2 + (mean1 - mean2)^2 / v2 - 1), "
-        "elementwise; write v1 / v2 as exp(logvar1 - logvar2) and 1 / v2 as exp(-logvar2). Do not "
-        "sum: the caller sums over the coordinates of one example.",
+        "With v = e^logvar for each side: one half of (logvar2 − logvar1 + v1/v2 + (mean1 − mean2)²/v2 "
+        "− 1), entry by entry; compute v1/v2 as e^(logvar1 − logvar2) and 1/v2 as e^(−logvar2) so "
+        "that no variance is formed on its own. Do not sum: the caller sums over the coordinates "
+        "of one example.",
     ),
 )
 KL_HINT = (
@@ -202,11 +203,13 @@ CONTRACT.function(
         Invalid("noise", lambda a: torch.zeros(3, 3, dtype=torch.float64), "noise of shape (3, 3)"),
     ],
     hints=(
-        "Eq. (P4.5): z = mean + std * eps with eps standard normal — the randomness sits in eps, "
-        "which does not depend on the parameters, so gradients reach mean and logvar.",
-        "std = exp(0.5 * logvar) (a standard deviation, not the variance); eps = noise if it is "
-        "given, else torch.randn(mean.shape, generator=generator, dtype=mean.dtype); return "
-        "mean + std * eps — no .detach(), no .sample(), no torch.no_grad().",
+        "Eq. (P4.5): a code is the mean plus the standard deviation times standard normal noise — "
+        "the randomness sits in the noise, which does not depend on the parameters, so gradients "
+        "reach mean and logvar.",
+        "The standard deviation is e^(logvar / 2), not the variance; the noise is the one given, or "
+        "standard normal noise of the mean's shape and dtype drawn from the generator; the code is "
+        "mean plus standard deviation times noise — nothing detached, no sampling method of a "
+        "distribution object, gradients left on.",
     ),
 )
 REPARAM_HINT = (
@@ -296,8 +299,8 @@ CONTRACT.function(
         "Eq. (P4.7): Pre-Task 1's density (P1.1) in logs, one entry at a time: a normalising "
         "constant, half the log-variance, and half the squared distance to the mean in units of "
         "the variance — all with a minus sign.",
-        "-0.5 * (log(2 pi) + logvar + (x - mean)^2 * exp(-logvar)), elementwise; the variance is "
-        "exp(logvar), not exp(logvar / 2). Do not sum over any axis.",
+        "Minus one half of (log 2π + logvar + (x − mean)² e^(−logvar)), entry by entry; the "
+        "variance is e^logvar, not e^(logvar / 2). Do not sum over any axis.",
     ),
 )
 GAUSSIAN_HINT = (
@@ -352,10 +355,11 @@ CONTRACT.function(
         ),
     ],
     hints=(
-        "Eq. (P4.6): a pixel is 1 with probability pi = sigmoid(logit); the log-probability of x "
-        "is x log pi + (1 - x) log(1 - pi), which simplifies to x * logit - log(1 + exp(logit)).",
-        "x * logits - softplus(logits) (torch.nn.functional.softplus), elementwise: stable for any "
-        "logit, unlike log(sigmoid(...)), which is -inf once the sigmoid rounds to 0 or 1.",
+        "Eq. (P4.6): a pixel is 1 with probability π = sigmoid(logit); the log-probability of x is "
+        "x log π + (1 − x) log(1 − π), which simplifies to x·logit − log(1 + e^logit).",
+        "Compute x times the logit minus the softplus of the logit, log(1 + e^logit), entry by "
+        "entry, with the library's stable softplus: it holds for any logit, unlike the log of a "
+        "sigmoid, which is −∞ once the sigmoid rounds to 0 or 1.",
     ),
 )
 BERNOULLI_HINT = (
@@ -429,9 +433,11 @@ CONTRACT.function(
         "Eqs. (P4.3), (P4.8): encode x into q(z | x); draw one code per example by the "
         "reparameterisation trick; the ELBO is the log-likelihood of x at that code minus the KL "
         "of q from the standard normal prior, computed exactly.",
-        "mean, logvar = model.encode(x); z = reparameterize(mean, logvar, generator=generator, "
-        "noise=noise); reconstruction = model.log_likelihood(x, z); kl = normal_kl(mean, logvar, "
-        "zeros, zeros) summed over the last axis; return (reconstruction - kl, reconstruction, kl).",
+        "Ask the model's encoder for the mean and log-variance of q(z | x); draw one code per example "
+        "with your reparameterize, passing the generator and the noise on; the reconstruction term "
+        "is the model's log-likelihood of x at that code; the KL is your normal_kl against mean 0 "
+        "and log-variance 0, summed over the code's coordinates. Return the ELBO (their "
+        "difference), the reconstruction and the KL, one of each per example.",
     ),
 )
 KL_TERM_HINT = (
@@ -567,9 +573,11 @@ CONTRACT.function(
         "Eq. (P4.9): importance sampling (P2.6) with q(z | x) as the proposal. Draw k codes per "
         "example; each weight is p(x | z) p(z) / q(z | x); the bound is the log of their MEAN, "
         "not the mean of their logs (that is the ELBO).",
-        "mean, logvar = model.encode(x), expanded to (k, B, d); z = reparameterize(...); log_w = "
-        "model.log_likelihood(x, z) + gaussian_log_likelihood(z, 0, 0).sum(-1) - "
-        "gaussian_log_likelihood(z, mean, logvar).sum(-1); return torch.logsumexp(log_w, 0) - log(k).",
+        "Encode x once and repeat its mean and log-variance k times along a new first axis; draw the "
+        "k codes with your reparameterize; each log-weight is the model's log-likelihood of x at the "
+        "code, plus the standard normal prior's log-density of the code, minus q's log-density of it "
+        "(your gaussian_log_likelihood, summed over the code's coordinates). The bound is the "
+        "log-sum-exp of the k log-weights minus log k, computed stably.",
     ),
 )
 IWAE_HINT = (
