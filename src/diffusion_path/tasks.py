@@ -188,7 +188,7 @@ TASKS: tuple[Task, ...] = (
         ("core-2", "pre-5"),
         90,
         r"a U-Net that predicts $\varepsilon$; $\varepsilon$, $x_0$ and $v$",
-        ("diffusion_path.diffusion.networks",),
+        ("diffusion_path.diffusion.networks", "diffusion_path.diffusion.unet"),
     ),
     Task(
         "core-4",

@@ -303,6 +303,7 @@ def grade_function(
                 f"Your code raised {type(error).__name__} while this was checked: "
                 f"{check.description.rstrip('.')}. Read the message and the line it names, and "
                 "try the same call yourself."
+                + (f" {check.hint}" if check.hint else "")
             )
             break
         result.passed_checks += 1

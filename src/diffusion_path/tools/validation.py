@@ -1136,3 +1136,173 @@ def latent_model(value: object, name: str = "model"):
             f"got {type(value).__name__}"
         )
     return value
+
+
+def even_int(value: object, name: str, minimum: int = 2) -> int:
+    """Return ``value`` as an even ``int`` of at least ``minimum`` (a number of sine-cosine pairs times two).
+
+    Examples:
+        >>> even_int(32, "dim")
+        32
+        >>> even_int(5, "dim")
+        Traceback (most recent call last):
+        ValueError: dim must be an even integer >= 2, got 5
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+        or value % 2
+    ):
+        raise ValueError(f"{name} must be an even integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def step_values(value: object, name: str = "t", batch: int | None = None):
+    """Return the steps of a batch as a 1-D tensor: integer or float, finite and >= 0.
+
+    A network is called with one step per example. With ``batch`` given, the tensor must have
+    that many entries, and a Python int stands for the same step for the whole batch.
+
+    Examples:
+        >>> import torch
+        >>> step_values(torch.tensor([0, 5, 999]))
+        tensor([  0,   5, 999])
+        >>> step_values(3, batch=2)
+        tensor([3, 3])
+        >>> step_values(torch.tensor([[1, 2]]))
+        Traceback (most recent call last):
+        ValueError: t must be a 1-D tensor of steps, one per example, got shape (1, 2)
+        >>> step_values(torch.tensor([1, 2]), batch=3)
+        Traceback (most recent call last):
+        ValueError: t must have 3 entries, one per example, got 2
+    """
+    import torch
+
+    if _TRUSTED.get() and isinstance(value, torch.Tensor):
+        return value
+    if batch is not None and isinstance(value, int | np.integer) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {int(value)}")
+        return torch.full((batch,), int(value), dtype=torch.long)
+    if not isinstance(value, torch.Tensor) or value.dtype == torch.bool or value.is_complex():
+        got = (
+            f"a tensor of dtype {value.dtype}"
+            if isinstance(value, torch.Tensor)
+            else _describe(value)
+        )
+        raise ValueError(f"{name} must be a tensor of steps (integer or float), got {got}")
+    if value.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D tensor of steps, one per example, got shape {tuple(value.shape)}"
+        )
+    if batch is not None and value.shape[0] != batch:
+        raise ValueError(f"{name} must have {batch} entries, one per example, got {value.shape[0]}")
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} must be finite, got NaN or inf")
+    if value.numel() and float(value.min()) < 0:
+        raise ValueError(f"{name} must be >= 0, got a smallest value of {float(value.min()):g}")
+    return value
+
+
+def step_indices(value: object, T: int, name: str = "t"):
+    """Return 0-based step indices to evaluate at as a non-empty 1-D ``LongTensor``, each in ``[0, T-1]``.
+
+    Accepts an int, a sequence of ints or a 1-D integer tensor.
+
+    Examples:
+        >>> step_indices([0, 10, 99], T=100)
+        tensor([ 0, 10, 99])
+        >>> step_indices(5, T=10)
+        tensor([5])
+        >>> step_indices([0, 100], T=100)
+        Traceback (most recent call last):
+        ValueError: t must lie in [0, 99] (0-based, T = 100), got values from 0 to 100
+    """
+    import torch
+
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be step indices (ints), got {value!r}")
+    if isinstance(value, int | np.integer):
+        value = [int(value)]
+    if isinstance(value, list | tuple):
+        if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{name} must hold ints only, got {value!r}")
+        value = torch.tensor([int(v) for v in value], dtype=torch.long)
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be step indices (ints), got {type(value).__name__}")
+    if value.is_floating_point() or value.is_complex():
+        raise ValueError(f"{name} must be step indices (ints), got a tensor of dtype {value.dtype}")
+    if value.dtype == torch.bool or value.ndim != 1 or value.numel() == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 1-D sequence of ints, got shape {tuple(value.shape)}"
+        )
+    value = value.long()
+    low, high = int(value.min()), int(value.max())
+    if low < 0 or high > T - 1:
+        raise ValueError(
+            f"{name} must lie in [0, {T - 1}] (0-based, T = {T}), got values from {low} to {high}"
+        )
+    return value
+
+
+def image_batch(value: object, name: str, channels: int, size: int):
+    """Return ``value`` if it is a finite float batch of images of shape ``(B, channels, size, size)``.
+
+    Examples:
+        >>> import torch
+        >>> image_batch(torch.zeros(2, 1, 8, 8), "x", channels=1, size=8).shape
+        torch.Size([2, 1, 8, 8])
+        >>> image_batch(torch.zeros(2, 1, 28, 28), "x", channels=1, size=32)
+        Traceback (most recent call last):
+        ValueError: x must have shape (B, 1, 32, 32), got (2, 1, 28, 28)
+    """
+    if _TRUSTED.get():
+        return value
+    value = float_tensor(value, name)
+    if value.ndim != 4 or tuple(value.shape[1:]) != (channels, size, size):
+        raise ValueError(
+            f"{name} must have shape (B, {channels}, {size}, {size}), got {tuple(value.shape)}"
+        )
+    return value
+
+
+def checked_predictor(model: object, shape: tuple[int, ...], name: str = "model"):
+    """Wrap a noise predictor called on whole batches: ``t`` must be one index per example, the output finite.
+
+    Like [`checked_model`][diffusion_path.tools.validation.checked_model], and the wrapper also
+    says so when it is called with ``t`` as anything but a LongTensor of shape ``(B,)`` — the one
+    form every network of the path accepts.
+
+    Examples:
+        >>> import torch
+        >>> model = checked_predictor(lambda x, t: x, (2, 1))
+        >>> model(torch.ones(2, 1), torch.tensor([3, 3])).shape
+        torch.Size([2, 1])
+        >>> model(torch.ones(2, 1), 3)
+        Traceback (most recent call last):
+        ValueError: model must be called with t as a LongTensor of shape (2,), one index per example, got int
+    """
+    import torch
+
+    if not callable(model):
+        raise ValueError(f"{name} must be callable as {name}(x_t, t), got {type(model).__name__}")
+
+    def checked(x, t):
+        if (
+            not isinstance(t, torch.Tensor)
+            or t.dtype != torch.long
+            or tuple(t.shape) != (shape[0],)
+        ):
+            got = (
+                f"{t.dtype} of shape {tuple(t.shape)}"
+                if isinstance(t, torch.Tensor)
+                else type(t).__name__
+            )
+            raise ValueError(
+                f"{name} must be called with t as a LongTensor of shape ({shape[0]},), one index "
+                f"per example, got {got}"
+            )
+        return finite_output(model(x, t), name, shape, f"at step t = {int(t[0])}")
+
+    return checked
