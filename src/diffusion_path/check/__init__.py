@@ -302,8 +302,7 @@ def grade_function(
             result.hint = (
                 f"Your code raised {type(error).__name__} while this was checked: "
                 f"{check.description.rstrip('.')}. Read the message and the line it names, and "
-                "try the same call yourself."
-                + (f" {check.hint}" if check.hint else "")
+                "try the same call yourself." + (f" {check.hint}" if check.hint else "")
             )
             break
         result.passed_checks += 1
