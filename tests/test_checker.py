@@ -23,10 +23,12 @@ TASK = get_task("pre-1")
 LIMIT = 6  # seconds per function in the tests that time out
 
 
-def solved(task=TASK) -> str:
-    """The stub of ``task`` with every solution written where its TODO stands."""
+def solved(task=TASK, unsolved: tuple[str, ...] = ()) -> str:
+    """The stub of ``task`` with every solution but those of ``unsolved`` written where its TODO stands."""
     source = stub_source(task)
     for exercise in exercises(task):
+        if exercise.function in unsolved:
+            continue
         todo = f"{exercise.indent}# TODO: {exercise.todo.splitlines()[0]}"
         start = source.index(todo)
         end = source.index("raise NotImplementedError", start) + len("raise NotImplementedError")
@@ -104,6 +106,18 @@ def test_every_way_out_is_a_verdict_and_the_others_are_graded(work):
     for function in ("mvn_log_pdf", "mvn_pdf", "sample_mvn", "kl_monte_carlo"):
         assert "✔" in lines_of(result, function)[0], result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_class_waiting_for_another_unwritten_class_is_told_which(work):
+    """UNet calls ResidualBlock.forward: the verdict names the class, not its method."""
+    from diffusion_path.check import grade, load_implementation
+
+    task = get_task("core-3")
+    (work / task.exercise_file).write_text(solved(task, unsolved=("ResidualBlock",)))
+    impl = load_implementation(task, work / task.exercise_file)
+    verdicts = {r.function: r for r in grade(task, impl, functions=["ResidualBlock", "UNet"])}
+    assert verdicts["ResidualBlock"].status == "not implemented", verdicts["ResidualBlock"]
+    assert verdicts["UNet"].reason == "waits for ResidualBlock, which is not implemented yet"
 
 
 def test_a_file_that_exits_or_fails_at_import_is_named_with_its_line(work):

@@ -325,8 +325,12 @@ def _raising_function(error: BaseException, source: str | None) -> str | None:
     """The name of the learner's function whose code raised ``error`` (None if not theirs)."""
     if source is None:
         return None
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == source]
-    return frames[-1].name if frames else None
+    name = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_filename == source:
+            owner = frame.f_locals.get("self")  # a method: name its class, as the contract does
+            name = type(owner).__name__ if owner is not None else frame.f_code.co_name
+    return name
 
 
 def grade(
