@@ -247,4 +247,4 @@ def noise_prediction_mse(
             x_t = q_sample(x0, index, schedule, noise=eps)
             # $\frac1{Nd}\sum_n \lVert \varepsilon_n - \varepsilon_\theta(x_t^{(n)}, t) \rVert^2$
             errors.append(torch.mean((eps - model(x_t, index)) ** 2))
-    return torch.stack(errors)
+    return torch.stack(errors).to(x0.dtype)

@@ -362,7 +362,8 @@ class AttentionBlock(nn.Module):
         d = C // self.heads
         # $[Q; K; V] = W_{qkv}\,\mathrm{GN}(x)$, each (B, heads, d, HW)
         q, k, v = self.qkv(self.norm(x)).reshape(B, 3, self.heads, d, H * W).unbind(dim=1)
-        # $\mathrm{softmax}(K^\top Q / \sqrt d)$ over the keys: weights[b, h, i, j] for query i, key j
+        # $\mathrm{softmax}(K^\top Q / \sqrt d)$ over the keys, stored transposed:
+        # weights[b, h, i, j] for query i and key j, so the softmax runs along the last axis
         weights = torch.softmax(torch.einsum("bhdi,bhdj->bhij", q, k) / math.sqrt(d), dim=-1)
         # every query's weighted average of the values, heads back together: (B, C, H, W)
         out = torch.einsum("bhij,bhdj->bhdi", weights, v).reshape(B, C, H, W)
