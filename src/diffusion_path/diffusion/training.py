@@ -571,12 +571,19 @@ def _settings(config) -> dict:
     return {name: getattr(config, name) for name in type(config).FIELDS}
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu"):
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, NoiseSchedule, dict]:
     """The EMA network and noise schedule saved by ``train_images`` (``model.pt`` or a checkpoint).
+
+    Args:
+        path: ``model.pt`` or ``checkpoint.pt`` written by ``train_images``.
+        device: Where to put the network.
 
     Returns:
         ``(model, schedule, info)``: the U-Net in eval mode with the EMA weights, its
-        ``NoiseSchedule``, and a dict with the data set's name and the steps trained.
+        ``NoiseSchedule``, and a dict with the data set's name (``data``) and the steps trained
+        (``step``).
 
     Raises:
         ValueError: if ``path`` is not such a file.
