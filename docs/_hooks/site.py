@@ -233,13 +233,13 @@ def _bench_figure(name: str) -> bytes:
 def bench_section(name: str, page: str) -> str:
     """The Markdown that ``<!-- bench: name -->`` stands for on ``page``: the table and the figure."""
     if not bench.stored_path(name, DOCS.parent).is_file():
-        log.warning(
-            "%s shows benchmark %r, which has no saved result: run `diffusion-path bench %s --save`",
-            page,
-            name,
-            name,
+        # not a warning: a page may go out before its benchmark is measured, and says so
+        log.info("%s shows benchmark %r, which has no saved result yet", page, name)
+        return (
+            f'!!! note "Not yet measured"\n    This benchmark has no saved result yet: '
+            f"`diffusion-path bench {name} --save`, run from the repository's root, measures it "
+            f"and writes `docs/_stored/bench/{name}.json`, which this page then shows.\n"
         )
-        return f"*(benchmark {name} not measured yet: `diffusion-path bench {name} --save`)*"
     result = bench.load(name, DOCS.parent)
     image = _relative(page, f"figures/bench/{name}.png")
     return (

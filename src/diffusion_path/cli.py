@@ -563,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--checkpoint", metavar="PATH", help="a benchmark's model (default: trained once, kept)"
     )
-    bench.add_argument("--num", type=int, metavar="N", help="samples per setting (ddim: 1000)")
+    bench.add_argument("--num", type=int, metavar="N", help="samples per setting (ddim: 500)")
     bench.add_argument(
         "--save",
         action="store_true",
