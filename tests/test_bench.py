@@ -217,6 +217,12 @@ def test_the_table_holds_the_rows_numbers(quick):
     assert "100 real digits score 4.00" in text
     assert "digits FD 8.50 against DDPM's 8.00, 6 % above it (+12 % in FD − floor)" in text
     assert "in 20× less time per image" in text and "the claim holds" in text
+    # the figure draws the same rows: FD and time against the steps, one line per eta
+    quality, speed = bench.figure(fake).axes
+    drawn = {line.get_label(): list(line.get_ydata()) for line in quality.lines}
+    assert drawn["DDIM, η = 0"] == [9.125, 8.5] and drawn["DDIM, η = 1"] == [30.0, 11.0]
+    assert [list(line.get_ydata()) for line in speed.lines[:2]] == [[2.0, 5.0], [4.0, 7.0]]
+    assert [8.0] in [list(line.get_ydata()) for line in quality.lines]
 
 
 def test_a_malformed_result_is_refused(quick):

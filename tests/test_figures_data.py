@@ -317,7 +317,7 @@ def test_side_by_side_format_and_labels(side_by_side):
     ddpm, ddim = side_by_side["panels"]
     assert ddpm["title"] == "DDPM, 1000 steps" and ddim["title"] == "DDIM, 50 steps, η = 0"
     assert ddpm["labels"][-1] == "1000 model calls" and ddim["labels"][-1] == "50 model calls"
-    assert ddpm["labels"][1] == "20 model calls" and ddim["labels"][1] == "1 model calls"
+    assert ddpm["labels"][1] == "20 model calls" and ddim["labels"][1] == "1 model call"
     for panel in (ddpm, ddim):
         assert len(panel["layers"][1]["x"]) == frames and len(panel["layers"][1]["x"][0]) == 300
 

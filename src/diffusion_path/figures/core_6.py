@@ -251,6 +251,10 @@ FIGURES = {
 # ----------------------------------------------------------------------------- interactive figure
 
 
+def _calls(n: int) -> str:
+    return f"{n} model call" + ("" if n == 1 else "s")
+
+
 def ddpm_vs_ddim_data(
     n_points: int = 300, grid: int = 48, seed: int = 0, every: int = 20, paths: int = 6
 ) -> dict:
@@ -318,13 +322,13 @@ def ddpm_vs_ddim_data(
             {
                 **panel,
                 "title": f"DDPM, {T} steps",
-                "labels": [f"{every * k} model calls" for k in range(num_steps + 1)],
+                "labels": [_calls(every * k) for k in range(num_steps + 1)],
                 "layers": [shading, points_layer(ddpm.numpy(), paths=paths)],
             },
             {
                 **panel,
                 "title": f"DDIM, {num_steps} steps, η = 0",
-                "labels": [f"{k} model calls" for k in range(num_steps + 1)],
+                "labels": [_calls(k) for k in range(num_steps + 1)],
                 "layers": [shading, points_layer(ddim.numpy(), paths=paths)],
             },
         ],
