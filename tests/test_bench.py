@@ -180,6 +180,7 @@ def _fake(quick: dict, rows: list[tuple]) -> dict:
     fake["settings"]["steps"] = sorted({r[2] for r in rows if r[0] == "ddim"})
     fake["settings"]["etas"] = sorted({r[1] for r in rows if r[0] == "ddim"})
     fake["settings"]["num"] = 100
+    fake["machine"]["load"] = 0.5
     fake["rows"] = [
         {
             "sampler": sampler,
@@ -217,6 +218,9 @@ def test_the_table_holds_the_rows_numbers(quick):
     assert "100 real digits score 4.00" in text
     assert "digits FD 8.50 against DDPM's 8.00, 6 % above it (+12 % in FD − floor)" in text
     assert "in 20× less time per image" in text and "the claim holds" in text
+    assert "busy machine" not in text
+    fake["machine"].update(cores=2, load=8.5)
+    assert "(load average 8.5 when it started: the times of a busy machine)" in bench.table(fake)
     # the figure draws the same rows: FD and time against the steps, one line per eta
     quality, speed = bench.figure(fake).axes
     drawn = {line.get_label(): list(line.get_ydata()) for line in quality.lines}

@@ -19,7 +19,7 @@ Examples:
     >>> "ddim" in names()
     True
     >>> sorted(machine())
-    ['cores', 'cpu', 'platform', 'python', 'threads', 'torch']
+    ['cores', 'cpu', 'load', 'platform', 'python', 'threads', 'torch']
 """
 
 from __future__ import annotations
@@ -84,8 +84,20 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every OS
+        return None
+
+
 def machine() -> dict:
-    """Where a benchmark runs: the CPU model, its cores, PyTorch's version and threads, Python, the OS."""
+    """Where a benchmark runs: the CPU model, its cores, PyTorch's version and threads, Python, the OS.
+
+    ``load`` is the load average over the last minute (``None`` where the OS has none): the number
+    of processes that wanted a core, so a value above ``cores`` says that the times were taken on a
+    busy machine.
+    """
     import torch
 
     return {
@@ -95,6 +107,7 @@ def machine() -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "load": _load(),
     }
 
 
@@ -124,11 +137,12 @@ def run(name: str, **options: object) -> dict:
                 f"{', '.join(accepted) or 'none'}"
             )
     started = datetime.datetime.now(datetime.timezone.utc)
+    where = machine()  # the load before the benchmark adds its own
     result = module.run(**given)
     result = {
         "benchmark": name,
         "date": started.isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": where,
         **result,
     }
     module.validate(result)

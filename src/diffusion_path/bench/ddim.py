@@ -9,6 +9,13 @@ defaults of ``diffusion-path train`` ($T = 1000$, cosine schedule), and quality 
 $x_T$, with $\hat x_0$ clipped to $[-1, 1]$ at every step, and is timed from the first model call
 to the last sample, per image.
 
+The cost is the network's evaluations: $T + |\text{etas}| \sum \text{steps}$ per sample, with
+the defaults $1000 + 3 \times 180 = 1540$ — for the default 500 samples, 1540 calls of the network
+on one batch of 500, a few minutes on two CPU cores for the default U-Net, two thirds of it in
+DDPM's row. A run with no
+``checkpoint`` first trains the model with the defaults of ``diffusion-path train`` (once; the next
+run finds it in ``work``).
+
 The page's claim (``CLAIM``): DDIM with $\eta = 0$ and 50 steps comes within 10 % of DDPM's
 digits FD (1000 steps) and takes at least 15 times less time per image. ``claim`` reads it
 from a result.
@@ -241,7 +248,7 @@ def validate(result: dict) -> None:
     for key in ("num", "steps", "etas", "seed"):
         if key not in settings:
             _fail(f"'settings' lacks {key!r}")
-    for key in ("T", "trained_steps", "source"):
+    for key in ("T", "trained_steps", "source", "parameters", "data"):
         if key not in result["model"]:
             _fail(f"'model' lacks {key!r}")
     for row in result["rows"]:
@@ -353,11 +360,17 @@ def table(result: dict) -> str:
             + ("holds" if verdict["holds"] else "does not hold")
             + f" (within {100 * CLAIM['quality']:.0f} %, {CLAIM['speedup']:.0f}× or more).",
         ]
+    load = machine.get("load")
+    busy = (
+        f" (load average {load:g} when it started: the times of a busy machine)"
+        if isinstance(load, int | float) and load > machine["cores"]
+        else ""
+    )
     notes += [
         "",
         f"Measured with `diffusion-path bench ddim` on {result['date'][:10]}: {machine['cpu']}, "
         f"{machine['threads']} PyTorch thread(s) of {machine['cores']} cores, PyTorch "
-        f"{machine['torch']}; a U-Net of {model['parameters']:,} parameters trained for "
+        f"{machine['torch']}{busy}; a U-Net of {model['parameters']:,} parameters trained for "
         f"{model['trained_steps']:,} steps ({model['source']}).",
     ]
     return "\n".join(lines + notes)
