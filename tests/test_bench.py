@@ -278,6 +278,12 @@ def test_the_claim_reads_the_rows_it_names(quick):
     assert "the claim does not hold" in bench.table(fake)
     fake["rows"][1]["fd"], fake["rows"][1]["ms_per_image"] = 8.6, 10.0  # 10x only
     assert not bench_ddim.claim(fake)["holds"]
+    # both below the floor (real digits' own scatter allows it): no excess to compare
+    fake["rows"][0]["fd"], fake["rows"][1]["fd"], fake["rows"][1]["ms_per_image"] = 3.8, 3.5, 5.0
+    verdict = bench_ddim.claim(fake)
+    assert verdict["excess_gap"] is None and verdict["holds"]
+    assert verdict["quality_gap"] == pytest.approx(3.5 / 3.8 - 1)
+    assert "8 % below it (DDPM's FD at or below the floor" in bench.table(fake)
 
 
 # ----------------------------------------------------------------------------- the page's hook

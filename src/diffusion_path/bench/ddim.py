@@ -287,7 +287,8 @@ def claim(result: dict) -> dict:
 
     Returns:
         A dict: ``ddim`` and ``ddpm`` (their rows), ``quality_gap`` (DDIM's FD / DDPM's − 1),
-        ``excess_gap`` (the same for FD − floor), ``speedup`` (DDPM's time per image / DDIM's)
+        ``excess_gap`` (the same for FD − floor; ``None`` when DDPM's FD is at or below the
+        floor, where no excess is left to compare), ``speedup`` (DDPM's time per image / DDIM's)
         and ``holds`` (quality within ``CLAIM["quality"]`` and speed-up at least
         ``CLAIM["speedup"]``).
 
@@ -303,7 +304,9 @@ def claim(result: dict) -> dict:
             f"result must hold DDIM with eta = {CLAIM['eta']} and {CLAIM['steps']} steps"
         ) from None
     quality_gap = ddim["fd"] / ddpm["fd"] - 1
-    excess = (ddim["fd"] - ddim["floor"]) / max(ddpm["fd"] - ddpm["floor"], 1e-12) - 1
+    above = ddpm["fd"] - ddpm["floor"]
+    # what lies above the floor compares only when DDPM's FD lies above it
+    excess = (ddim["fd"] - ddim["floor"]) / above - 1 if above > 0 else None
     speedup = ddpm["ms_per_image"] / max(ddim["ms_per_image"], 1e-12)
     return {
         "ddim": ddim,
@@ -355,8 +358,12 @@ def table(result: dict) -> str:
             f"DDIM with $\\eta = {CLAIM['eta']:g}$ and {CLAIM['steps']} steps: digits FD "
             f"{verdict['ddim']['fd']:.2f} against DDPM's {verdict['ddpm']['fd']:.2f}, "
             f"{100 * abs(verdict['quality_gap']):.0f} % {sign} it "
-            f"({100 * verdict['excess_gap']:+.0f} % in FD − floor), in "
-            f"{verdict['speedup']:.0f}× less time per image: the claim "
+            + (
+                f"({100 * verdict['excess_gap']:+.0f} % in FD − floor), in "
+                if verdict["excess_gap"] is not None
+                else "(DDPM's FD at or below the floor, so no excess to compare), in "
+            )
+            + f"{verdict['speedup']:.0f}× less time per image: the claim "
             + ("holds" if verdict["holds"] else "does not hold")
             + f" (within {100 * CLAIM['quality']:.0f} %, {CLAIM['speedup']:.0f}× or more).",
         ]
