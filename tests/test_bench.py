@@ -366,7 +366,9 @@ def test_the_default_run_trains_once_into_its_folder_then_reuses_it(
     assert first["model"]["source"] == second["model"]["source"]
     assert [r["fd"] for r in first["rows"]] == [r["fd"] for r in second["rows"]]
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert bench_ddim.default_work() == tmp_path / "cache" / "diffusion-path" / "bench-ddim"
+    work = bench_ddim.default_work()
+    assert work.parent == tmp_path / "cache" / "diffusion-path" / "bench-ddim"
+    assert len(work.name) == 12 and int(work.name, 16) >= 0  # one folder per training code
 
 
 def test_bench_list_names_the_benchmarks_and_the_tables(capsys):

@@ -23,6 +23,7 @@ from a result.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -61,9 +62,19 @@ ROW_FIELDS = ("sampler", "eta", "steps", "fd", "floor", "seconds", "ms_per_image
 
 
 def default_work() -> Path:
-    """Where the benchmark keeps the model it trains: ``$XDG_CACHE_HOME/diffusion-path/bench-ddim``."""
+    """Where the benchmark keeps the model it trains: ``$XDG_CACHE_HOME/diffusion-path/bench-ddim/<code>``.
+
+    ``<code>`` is a digest of the training code (``diffusion_path.diffusion.training``, ``unet``
+    and ``schedules``), so a model is reused only while ``diffusion-path train`` would train the
+    same one: a change to its defaults trains afresh.
+    """
+    from diffusion_path.diffusion import schedules, training, unet
+
+    digest = hashlib.sha256()
+    for module in (training, unet, schedules):
+        digest.update(Path(module.__file__).read_bytes())
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "diffusion-path" / "bench-ddim"
+    return Path(cache) / "diffusion-path" / "bench-ddim" / digest.hexdigest()[:12]
 
 
 def _model(checkpoint: str | Path | None, work: str | Path | None, echo: Callable[[str], None]):
