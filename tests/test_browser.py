@@ -375,11 +375,51 @@ def test_core_2_animation_plays(page, server, tmp_path):
     assert not _off_machine(page.requests, server), _off_machine(page.requests, server)
 
 
+def test_core_6_ddpm_and_ddim_step_side_by_side(page, server, tmp_path):
+    """Two panels from the same noise: a frame is 20 DDPM steps and one DDIM step, each panel
+    counting its own network calls; the slider moves both, Play runs them to the samples."""
+    errors = _watch_console(page)
+    figure = _open_figure(page, f"{server}/core/6-ddim/")
+    label = figure.locator(".dp-figure__label")
+    calls = figure.locator(".dp-figure__panel-label")
+    slider = figure.get_by_role("slider", name="step")
+    assert label.inner_text() == "t = 1000 (pure noise)"
+    assert calls.all_inner_texts() == ["0 model calls", "0 model calls"]
+    before = figure.evaluate(CANVASES)
+    assert len(before) == 2 and all(c["drawn"] > 0.2 for c in before), before
+    _screenshot(figure, "core-6-interactive-t1000.png", tmp_path)
+    slider.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    assert label.inner_text() == "t = 800"
+    assert slider.get_attribute("aria-valuetext") == "t = 800"
+    assert calls.all_inner_texts() == ["200 model calls", "10 model calls"]
+    after = figure.evaluate(CANVASES)
+    changed = [a["hash"] != b["hash"] for a, b in zip(after, before, strict=True)]
+    assert all(changed), f"the panels did not change when the slider moved: {changed}"
+    # Play runs on from here to the samples and stops there
+    figure.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        "() => document.querySelector('.dp-figure').dataset.frame === '50'", timeout=30_000
+    )
+    assert label.inner_text() == "t = 0 (the samples)"
+    assert calls.all_inner_texts() == ["1000 model calls", "50 model calls"]
+    assert figure.locator(".dp-figure__play").inner_text() == "Play"
+    _screenshot(figure, "core-6-interactive-end.png", tmp_path)
+    slider.focus()
+    page.keyboard.press("Home")
+    assert [c["hash"] for c in figure.evaluate(CANVASES)] == [c["hash"] for c in before]
+    assert any(url.endswith("/data/core-6/ddpm-vs-ddim.json") for url in page.requests)
+    assert not errors, errors
+    assert not _off_machine(page.requests, server), _off_machine(page.requests, server)
+
+
 def test_interactive_figures_fit_a_phone(page, server, tmp_path):
     page.set_viewport_size(PHONE)
     for path, name in [
         ("core/1-forward-diffusion/", "core-1"),
         ("core/2-reverse-diffusion/", "core-2"),
+        ("core/6-ddim/", "core-6"),
     ]:
         figure = _open_figure(page, f"{server}/{path}")
         found = page.evaluate(
