@@ -29,7 +29,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -937,8 +937,7 @@ def train_images(
         root: The folder of a torchvision data set's files.
         download: Fetch a torchvision data set (needs internet).
         resume: A ``checkpoint.pt`` to continue from.
-        sample_every: Draw a grid of samples this often (``None``: every quarter of the run;
-            rounded to a multiple of ``config.log_every``).
+        sample_every: Draw a grid of samples this often (``None``: every quarter of the run).
         grid: How many samples each grid shows.
         sampler: How to draw the grids (default: ``sample_images``, DDPM's $T$ steps).
         progress: Show a progress bar (``None``: in a terminal).
@@ -974,8 +973,9 @@ def train_images(
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
         (out / "samples").mkdir(parents=True, exist_ok=True)
-    every = sample_every or max(1, config.steps // 4)
-    every = max(config.log_every, round(every / config.log_every) * config.log_every)
+    every = validation.positive_int(sample_every or max(1, config.steps // 4), "sample_every")
+    # the grids are drawn when the loss is logged: log at least as often as they come
+    config = replace(config, log_every=math.gcd(config.log_every, every))
     extra = {
         "unet": _settings(unet),
         "betas": noise.betas,
