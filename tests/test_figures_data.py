@@ -1,4 +1,4 @@
-"""The interactive figures' data (``DATA`` of ``diffusion_path.figures.core_1`` and ``core_2``) against
+"""The interactive figures' data (``DATA`` of ``diffusion_path.figures.core_1``, ``core_2``, ``core_6``) against
 ground truth: the schedules' $\\bar\\alpha_t$ and the exact densities computed here by hand in NumPy,
 the closed-form law of $x_t$ given $x_0$, and the mixture the reverse process must reach.
 
@@ -18,7 +18,7 @@ import torch
 
 from diffusion_path import figures
 from diffusion_path.contracts.asserts import assert_ks, assert_within_se, normal_cdf
-from diffusion_path.figures import core_1, core_2
+from diffusion_path.figures import core_1, core_2, core_6
 from diffusion_path.tools.data import load_photo, two_moons
 
 T1, T2 = 1000, 100
@@ -297,6 +297,94 @@ def test_reverse_cloud_follows_the_density(reverse):
         assert_within_se(r2.mean(), expected, se, f"E|x_t|^2 at t = {t}")
 
 
+# ----------------------------------------------------------------------------- Core 6: DDPM and DDIM
+
+T6, EVERY = 1000, 20
+
+
+@pytest.fixture(scope="module")
+def side_by_side():
+    return figures.data("core-6", "ddpm-vs-ddim")
+
+
+def test_side_by_side_format_and_labels(side_by_side):
+    timeline_checks(side_by_side)
+    frames = T6 // EVERY + 1
+    steps = [T6 - EVERY * k for k in range(frames)]
+    assert side_by_side["labels"][0] == f"t = {T6} (pure noise)"
+    assert side_by_side["labels"][-1] == "t = 0 (the samples)"
+    assert side_by_side["labels"][1:-1] == [f"t = {t}" for t in steps[1:-1]]
+    ddpm, ddim = side_by_side["panels"]
+    assert ddpm["title"] == "DDPM, 1000 steps" and ddim["title"] == "DDIM, 50 steps, η = 0"
+    assert ddpm["labels"][-1] == "1000 model calls" and ddim["labels"][-1] == "50 model calls"
+    assert ddpm["labels"][1] == "20 model calls" and ddim["labels"][1] == "1 model calls"
+    for panel in (ddpm, ddim):
+        assert len(panel["layers"][1]["x"]) == frames and len(panel["layers"][1]["x"][0]) == 300
+
+
+def test_side_by_side_density_is_the_exact_one(side_by_side):
+    """The shading is q_t at the frame's step t = 1000 - 20 k, by hand, to 256 levels."""
+    panel = side_by_side["panels"][0]
+    layer = panel["layers"][0]
+    assert side_by_side["panels"][1]["layers"][0] == layer
+    low, high, _, _ = panel["limits"]
+    grid = layer["width"]
+    centres = low + (np.arange(grid) + 0.5) * (high - low) / grid
+    xs, ys = np.meshgrid(centres, centres[::-1])
+    cells = np.stack([xs, ys], axis=-1)
+    alpha_bars = cosine_alpha_bars(T6)
+    for frame in range(0, len(side_by_side["labels"]), 5):
+        t = T6 - EVERY * frame
+        exact = ring_density(cells, 1.0 if t == 0 else alpha_bars[t - 1])
+        scale = layer["scale"][frame]
+        assert scale == pytest.approx(exact.max(), rel=1e-5)
+        shown = pixels(layer, frame) / 255 * scale
+        assert np.abs(shown - exact).max() <= (0.5 / 255 + 1e-5) * scale, t
+
+
+def test_both_samplers_start_from_the_same_standard_normal_noise(side_by_side):
+    ddpm, ddim = (_cloud(p["layers"][1], 0) for p in side_by_side["panels"])
+    np.testing.assert_array_equal(ddpm, ddim)
+    x_T = ddpm.ravel()
+    assert_ks(x_T, normal_cdf, "x_T")
+
+
+def test_both_samplers_end_on_the_modes(side_by_side):
+    """Both clouds end on the ring's modes: squared distances to the nearest mode average 2 std^2."""
+    for panel in side_by_side["panels"]:
+        samples = _cloud(panel["layers"][1], -1)
+        d2 = ((samples[:, None, :] - ring_means()) ** 2).sum(-1).min(axis=1)
+        expected = 2 * RING_STD**2 + 2 * 0.01**2 / 12
+        se = 2 * RING_STD**2 / math.sqrt(d2.size)
+        assert_within_se(d2.mean(), expected, se, f"{panel['title']}: mean squared distance")
+        assert (d2 > 13.8 * RING_STD**2).mean() <= 0.03, panel["title"]
+
+
+def test_both_clouds_follow_the_density_on_the_way(side_by_side):
+    """At every shown step, each cloud's second moment is that of q_t: both samplers keep the marginals."""
+    alpha_bars = cosine_alpha_bars(T6)
+    for panel in side_by_side["panels"]:
+        layer = panel["layers"][1]
+        for frame in (10, 25, 40, 45):
+            abar = alpha_bars[T6 - EVERY * frame - 1]
+            r2 = (_cloud(layer, frame) ** 2).sum(axis=1)
+            expected = abar * (RING_RADIUS**2 + 2 * RING_STD**2) + 2 * (1 - abar)
+            se = r2.std(ddof=1) / math.sqrt(r2.size)
+            assert_within_se(r2.mean(), expected, se, f"{panel['title']}, frame {frame}")
+
+
+def test_ddim_glides_where_ddpm_jitters(side_by_side):
+    """An ODE moves a point by O(Δt) per step; DDPM adds fresh noise of size O(√Δt) as well, so its
+    tracks, sampled at the same steps, are many times longer."""
+    lengths = []
+    for panel in side_by_side["panels"]:
+        layer = panel["layers"][1]
+        x, y = np.array(layer["x"]), np.array(layer["y"])
+        lengths.append(np.hypot(np.diff(x, axis=0), np.diff(y, axis=0)).sum(axis=0).mean())
+    ddpm, ddim = lengths
+    assert ddim < ddpm / 5, lengths
+
+
 # ----------------------------------------------------------------------------- the helpers
 
 
@@ -308,3 +396,4 @@ def test_helpers_reject_bad_shapes():
     with pytest.raises(ValueError, match="steps"):
         core_1.forward_data(steps=[0, 1001])
     assert core_2.DATA == {"reverse": core_2.reverse_data}
+    assert core_6.DATA == {"ddpm-vs-ddim": core_6.ddpm_vs_ddim_data}

@@ -7,6 +7,9 @@
   ``figures/<task-id>/<name>.png``, the data of its interactive figures as
   ``data/<task-id>/<name>.json``, and a line ``<!-- table: <task-id>/<name> -->`` in a page is
   replaced by the table; ``<!-- registry: <list> -->`` is replaced by a list made from the registry;
+- a line ``<!-- bench: <name> -->`` is replaced by the table and the figure of the benchmark's saved
+  result, ``docs/_stored/bench/<name>.json`` (``diffusion-path bench <name> --save`` writes it; no
+  build reruns a benchmark: its numbers are a measurement on the machine the file names);
 - results are the stored copies of ``docs/_stored/`` (see ``store.py``), executed notebooks
   included, unless ``DIFFUSION_PATH_EXECUTE=true`` asks for everything to be made afresh, as the
   test suite and the Pages workflow do;
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from mkdocs.structure.files import File, Files
 
-from diffusion_path import figures
+from diffusion_path import bench, figures
 from diffusion_path.tasks import TASKS, Task
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -36,6 +39,7 @@ log = logging.getLogger("mkdocs.hooks.site")
 
 DOCS = Path(__file__).resolve().parents[1]
 TABLE = re.compile(r"^<!--\s*table:\s*([\w-]+)/([\w-]+)\s*-->[ \t]*$", re.MULTILINE)
+BENCH = re.compile(r"^<!--\s*bench:\s*([\w-]+)\s*-->[ \t]*$", re.MULTILINE)
 REGISTRY = re.compile(r"^<!--\s*registry:\s*([\w-]+)\s*-->[ \t]*$", re.MULTILINE)
 # A script loaded from another host, or with an empty ``src`` (which re-requests the page).
 REMOTE_SCRIPT = re.compile(
@@ -209,7 +213,39 @@ def on_files(files: Files, config) -> Files:
             notebook.abs_src_path = str(
                 store.with_stored_outputs(Path(notebook.abs_src_path), stored, out)
             )
+    for name in bench.names():
+        if bench.stored_path(name, DOCS.parent).is_file():
+            content = _bench_figure(name)
+            files.append(File.generated(config, f"figures/bench/{name}.png", content=content))
     return files
+
+
+def _bench_figure(name: str) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    bench.figure(bench.load(name, DOCS.parent)).savefig(
+        buffer, format="png", dpi=110, bbox_inches="tight"
+    )
+    return buffer.getvalue()
+
+
+def bench_section(name: str, page: str) -> str:
+    """The Markdown that ``<!-- bench: name -->`` stands for on ``page``: the table and the figure."""
+    if not bench.stored_path(name, DOCS.parent).is_file():
+        log.warning(
+            "%s shows benchmark %r, which has no saved result: run `diffusion-path bench %s --save`",
+            page,
+            name,
+            name,
+        )
+        return f"*(benchmark {name} not measured yet: `diffusion-path bench {name} --save`)*"
+    result = bench.load(name, DOCS.parent)
+    image = _relative(page, f"figures/bench/{name}.png")
+    return (
+        bench.table(result)
+        + f"\n\n![The {name} benchmark, drawn from its saved result]({image}){{ .figure }}\n"
+    )
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
@@ -219,6 +255,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         return _stored_or_fresh(uri, lambda: figures.table(task, name).encode()).decode()
 
     markdown = TABLE.sub(table, markdown)
+    markdown = BENCH.sub(lambda match: bench_section(match.group(1), page.file.src_uri), markdown)
     return REGISTRY.sub(lambda match: registry_list(match.group(1), page.file.src_uri), markdown)
 
 

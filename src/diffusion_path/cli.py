@@ -499,19 +499,40 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from diffusion_path import bench
     from diffusion_path.figures import table, table_names
 
-    names = table_names()
+    tables, benchmarks = table_names(), bench.names()
     if args.list:
-        _print("\n".join(names))
+        for name in benchmarks:
+            _print(f"{name:<18} {bench.get(name).SUMMARY}")
+        _print("\n".join(tables))
         return 0
-    for name in args.name or names:
-        if name not in names:
-            raise ValueError(f"name must be one of {', '.join(names)}; got {name!r}")
-        task_id, table_name = name.split("/")
+    chosen = args.name or tables  # benchmarks take minutes: they run only when named
+    for name in chosen:
+        if name not in tables and name not in benchmarks:
+            raise ValueError(f"name must be one of {', '.join(benchmarks + tables)}; got {name!r}")
+    options = {"checkpoint": args.checkpoint, "num": args.num}
+    given = [f"--{key}" for key, value in options.items() if value is not None]
+    given += ["--save"] if args.save else []
+    if given and any(name in tables for name in chosen):
+        raise ValueError(
+            f"name must be a benchmark ({', '.join(benchmarks)}) to take {', '.join(given)}; "
+            f"got {', '.join(n for n in chosen if n in tables)}"
+        )
+    if args.save:
+        bench.check_root(".")
+    for name in chosen:
         start = time.perf_counter()
-        text = table(task_id, table_name)
+        if name in benchmarks:
+            result = bench.run(name, echo=_print, **options)
+            text = bench.table(result)
+        else:
+            task_id, table_name = name.split("/")
+            text = table(task_id, table_name)
         _print(f"## {name}  ({time.perf_counter() - start:.1f} s)\n\n{text.strip()}\n")
+        if name in benchmarks and args.save:
+            _print(f"wrote {bench.save(result)}")
     return 0
 
 
@@ -644,11 +665,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     figures.set_defaults(run=_figures)
 
-    bench = commands.add_parser("bench", help="recompute the tables the pages show")
-    bench.add_argument(
-        "name", metavar="TASK/TABLE", nargs="*", help="e.g. pre-2/ais (default: all)"
+    bench = commands.add_parser(
+        "bench", help="rerun the benchmarks and recompute the tables the pages show"
     )
-    bench.add_argument("--list", action="store_true", help="list the tables and exit")
+    bench.add_argument(
+        "name",
+        metavar="NAME",
+        nargs="*",
+        help="a benchmark (e.g. ddim) or a table TASK/TABLE (e.g. pre-2/ais); default: every table",
+    )
+    bench.add_argument("--list", action="store_true", help="list the benchmarks and tables")
+    bench.add_argument(
+        "--checkpoint", metavar="PATH", help="a benchmark's model (default: trained once, kept)"
+    )
+    bench.add_argument("--num", type=int, metavar="N", help="samples per setting (ddim: 1000)")
+    bench.add_argument(
+        "--save",
+        action="store_true",
+        help="write the result to docs/_stored/bench/NAME.json, which the pages show",
+    )
     bench.set_defaults(run=_bench)
     return parser
 

@@ -217,6 +217,7 @@ TASKS: tuple[Task, ...] = (
         ("core-5",),
         60,
         "deterministic sampling in few steps, inversion",
+        ("diffusion_path.diffusion.ddim",),
     ),
 )
 

@@ -9,7 +9,7 @@ BUGS = [
         "steps = i * (T // num_steps)",
         "steps = (i + 1) * (T // num_steps) - 1",
         "timesteps_follow_each_spacing",
-        "compute the rule",
+        "starting at index 0",
     ),
     Bug(
         "trailing spacing without the -1 (an index of T)",
@@ -17,7 +17,7 @@ BUGS = [
         "steps = torch.round(T - i * T / num_steps) - 1",
         "steps = torch.round(T - i * T / num_steps).clamp(max=T - 1)",
         "timesteps_follow_each_spacing",
-        "compute the rule",
+        "subtract one",
     ),
     Bug(
         "indices in ascending order",
@@ -33,7 +33,7 @@ BUGS = [
         "alpha_bar = gather(schedule.alpha_bars, t, x_t)",
         "alpha_bar = gather(schedule.alphas, t, x_t)",
         "deterministic_step_is_eq_12",
-        "cumulative ᾱ, not α",
+        "cumulative ᾱ, not the one-step α",
     ),
     Bug(
         "the step lands one index too late (t_prev's abar shifted)",
@@ -41,7 +41,7 @@ BUGS = [
         "alpha_bar_prev = gather(torch.cat([ones, schedule.alpha_bars]), t_prev + 1, x_t)",
         "alpha_bar_prev = gather(torch.cat([ones, schedule.alpha_bars]), t_prev + 2, x_t)",
         "deterministic_step_is_eq_12",
-        "with ᾱ of the index stepped to",
+        "Read ᾱ_s at the index stepped to",
     ),
     Bug(
         "x0_hat with 1 - abar where its square root is meant",
@@ -49,7 +49,7 @@ BUGS = [
         "x0_hat = (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()",
         "x0_hat = (x_t - (1 - alpha_bar) * eps) / alpha_bar.sqrt()",
         "deterministic_step_is_eq_12",
-        "x̂₀ from ε̂ as in (C2.3)",
+        "not its variance",
     ),
     Bug(
         "sigma^2 where sigma is meant",
@@ -65,7 +65,7 @@ BUGS = [
         "alpha_bar_prev.sqrt() * x0_hat + (1 - alpha_bar_prev - sigma**2).clamp(min=0).sqrt() * eps",
         "alpha_bar_prev.sqrt() * x0_hat + (1 - alpha_bar_prev).sqrt() * eps",
         "stochastic_step_uses_sigma_of_eta",
-        "taken out of the predicted noise's weight",
+        "takes σ² of the variance",
     ),
     Bug(
         "eta ignored: never any fresh noise",
@@ -73,7 +73,7 @@ BUGS = [
         "if eta == 0:",
         "if True:",
         "stochastic_step_uses_sigma_of_eta",
-        "scales the fresh noise z",
+        "the step adds fresh noise",
     ),
     Bug(
         "clipped x0_hat but the raw eps kept",
@@ -81,7 +81,7 @@ BUGS = [
         "eps = (x_t - alpha_bar.sqrt() * x0_hat) / (1 - alpha_bar).sqrt()",
         "eps = model_output",
         "clipping_recomputes_the_noise",
-        "recompute ε̂ from the clipped x̂₀",
+        "recompute ε̂ from the clipped x̂₀ as in (C2.3)",
     ),
     Bug(
         "the sampler stops at the last visited index instead of the data",
@@ -97,7 +97,7 @@ BUGS = [
         "eps = model(x, t_batch).to(x.dtype)",
         "eps = model(x, prev_batch.clamp(min=0)).to(x.dtype)",
         "sampler_visits_the_indices_of_its_spacing",
-        "One model call per visited index",
+        "the index of the state it sees",
     ),
     Bug(
         "x_T drawn from the global random state",
@@ -121,7 +121,7 @@ BUGS = [
         "eps = model(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device))",
         "eps = model(x, torch.full((x.shape[0],), max(s, 0), dtype=torch.long, device=x.device))",
         "inversion_follows_the_deterministic_update",
-        "the noise predicted at the current point",
+        "with the index it moves to",
     ),
     Bug(
         "inversion visits the indices largest first",
@@ -146,5 +146,45 @@ BUGS = [
         "b = torch.where(small, w, torch.sin((1 - w) * theta) / sin)",
         "slerp_follows_the_great_circle",
         "w = 0 gives z0",
+    ),
+    Bug(
+        "quadratic spacing divided by n instead of n - 1",
+        "ddim_timesteps",
+        "last = num_steps - 1 if num_steps > 1 else 1",
+        "last = num_steps",
+        "timesteps_follow_each_spacing",
+        "steps of √(0.8T)/(n − 1)",
+    ),
+    Bug(
+        "linspace spacing truncated instead of rounded",
+        "ddim_timesteps",
+        "steps = torch.round(torch.linspace(0, T - 1, num_steps, dtype=torch.float64))",
+        "steps = torch.linspace(0, T - 1, num_steps, dtype=torch.float64)",
+        "timesteps_follow_each_spacing",
+        "rather than cutting off its fraction",
+    ),
+    Bug(
+        "clip_x0 ignored by the step",
+        "ddim_step",
+        "if clip_x0:",
+        "if False:",
+        "clipping_recomputes_the_noise",
+        "clip x̂₀ to [-1, 1] before it is used",
+    ),
+    Bug(
+        "clip_x0 not passed on to the steps",
+        "ddim_sample",
+        "eps, x, t_batch, prev_batch, schedule, eta=eta, clip_x0=clip_x0, generator=generator",
+        "eps, x, t_batch, prev_batch, schedule, eta=eta, generator=generator",
+        "sampler_passes_clipping_on",
+        "Pass clip_x0 on to every ddim_step",
+    ),
+    Bug(
+        "inversion forms x0_hat with the abar of the index it moves to",
+        "ddim_invert",
+        "x0_hat = (x - math.sqrt(1 - alpha_bars[s + 1]) * eps) / math.sqrt(alpha_bars[s + 1])",
+        "x0_hat = (x - math.sqrt(1 - alpha_bars[t + 1]) * eps) / math.sqrt(alpha_bars[t + 1])",
+        "inversion_follows_the_deterministic_update",
+        "with the ᾱ of the current point",
     ),
 ]

@@ -47,22 +47,53 @@ def _randn(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-def _ddim_by_hand(eps, x, t, s, eta, z=None, clip=False):
-    """DDIM eqs. (12) and (16), row by row, in NumPy: index t to index s (-1: the data)."""
+def _ddim_by_hand(eps, x, t, s, eta, z=None, clip=False, mistake=None):
+    """DDIM eqs. (12) and (16), row by row, in NumPy: index t to index s (-1: the data).
+
+    ``mistake`` computes instead a known wrong answer, to tell the learner which one was made:
+    ``"alpha"`` (the one-step α where ᾱ is meant; ``"alpha-t"``: at ``t`` only), ``"landing"`` (ᾱ of the index after the one
+    stepped to), ``"x0"`` (x̂₀ with 1 − ᾱ where its square root is meant), ``"variance"`` (σ² where
+    σ is meant), ``"weight"`` (σ not taken out of the predicted noise's weight), ``"raw-eps"`` (x̂₀
+    clipped but ε̂ not recomputed from it).
+    """
     abar = _abar()
+    alphas = np.concatenate([[1.0], 1.0 - BETAS])
     out = np.empty_like(x)
     for i, (ti, si) in enumerate(zip(t, s, strict=True)):
         a_t, a_s = abar[ti + 1], abar[si + 1]
-        x0 = (x[i] - math.sqrt(1 - a_t) * eps[i]) / math.sqrt(a_t)
+        if mistake == "alpha":
+            a_t, a_s = alphas[ti + 1], alphas[si + 1]
+        elif mistake == "alpha-t":
+            a_t = alphas[ti + 1]
+        elif mistake == "landing":
+            a_s = abar[si + 2]
+        noise_scale = (1 - a_t) if mistake == "x0" else math.sqrt(1 - a_t)
+        x0 = (x[i] - noise_scale * eps[i]) / math.sqrt(a_t)
         e = eps[i]
         if clip:
             x0 = np.clip(x0, -1, 1)
-            e = (x[i] - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)
-        sigma = eta * math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
-        out[i] = math.sqrt(a_s) * x0 + math.sqrt(max(0.0, 1 - a_s - sigma**2)) * e
+            if mistake != "raw-eps":
+                e = (x[i] - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)
+        sigma = eta * math.sqrt(max(0.0, (1 - a_s) / (1 - a_t) * (1 - a_t / a_s)))
+        if mistake == "variance":
+            sigma = sigma**2 / eta if eta else 0.0
+        taken = 0.0 if mistake == "weight" else sigma**2
+        out[i] = math.sqrt(a_s) * x0 + math.sqrt(max(0.0, 1 - a_s - taken)) * e
         if z is not None:
             out[i] += sigma * z[i]
     return out
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+
+def _not_a_known_mistake(got: np.ndarray, expected: np.ndarray, what: str, known: list) -> None:
+    """If ``got`` is wrong and equals one of the ``known`` wrong answers, fail with its own advice."""
+    if _close(got, expected):
+        return
+    for wrong, mistake, hint in known:
+        expect(not _close(got, wrong), f"{what} is wrong: it is what {mistake} gives", hint)
 
 
 class PointMass:
@@ -101,10 +132,17 @@ CONTRACT.function(
         "largest first, as integers, and refuse a spacing that repeats an index.",
     ),
 )
-SPACING_HINT = (
-    "Each spacing is a rule for which indices to visit (C6.4); compute the rule in floating point, "
-    "round or floor as it says, then sort the indices largest first."
-)
+SPACING_HINTS = {
+    "leading": "'leading' (C6.4) takes equal strides of ⌊T/n⌋ starting at index 0: the last index "
+    "visited is 0 and the first (n − 1)·⌊T/n⌋, not T − 1.",
+    "trailing": "'trailing' (C6.4) takes equal strides of T/n that end at the noisiest index, "
+    "T − 1: round T − i·T/n, then subtract one, since indices are 0-based and T is not one of them.",
+    "linspace": "'linspace' (C6.4) spreads n indices evenly from 0 to T − 1 inclusive and rounds "
+    "each to the nearest integer (half to even) rather than cutting off its fraction.",
+    "quadratic": "'quadratic' (C6.4) squares n evenly spaced numbers from 0 to √(0.8T) — steps of "
+    "√(0.8T)/(n − 1), so that the last one is √(0.8T) itself — and rounds down.",
+}
+ORDER_HINT = "Return the indices largest first: the sampler walks from the noise to the data."
 
 
 def _spacing_by_hand(T: int, n: int, spacing: str) -> list[int]:
@@ -119,10 +157,10 @@ def _spacing_by_hand(T: int, n: int, spacing: str) -> list[int]:
     return sorted(steps, reverse=True)
 
 
-@check("ddim_timesteps", hint=SPACING_HINT)
+@check("ddim_timesteps", hint=SPACING_HINTS["leading"])
 def timesteps_follow_each_spacing(impl):
     """ddim_timesteps gives, for each spacing, the indices its rule says, largest first."""
-    for T, n in ((1000, 10), (1000, 50), (100, 7), (10, 10)):
+    for T, n in ((1000, 10), (1000, 50), (100, 7), (10, 10), (999, 8)):
         for spacing in ("leading", "trailing", "linspace", "quadratic"):
             if spacing == "quadratic" and n > math.sqrt(0.8 * T):
                 continue
@@ -133,9 +171,17 @@ def timesteps_follow_each_spacing(impl):
                 "Return the indices as a LongTensor (integers), largest first.",
             )
             expected = _spacing_by_hand(T, n, spacing)
+            seen = got.tolist()
             expect(
-                got.tolist() == expected,
-                f"ddim_timesteps({T}, {n}, {spacing!r}) is {got.tolist()[:6]}..., expected {expected[:6]}...",
+                seen == expected or sorted(seen, reverse=True) != expected,
+                f"ddim_timesteps({T}, {n}, {spacing!r}) gives the right indices in the wrong "
+                f"order: {seen[:4]}...",
+                ORDER_HINT,
+            )
+            expect(
+                seen == expected,
+                f"ddim_timesteps({T}, {n}, {spacing!r}) is {seen[:6]}..., expected {expected[:6]}...",
+                SPACING_HINTS[spacing],
             )
 
 
@@ -165,7 +211,7 @@ CONTRACT.function(
         ),
     ],
     hints=(
-        "DDIM rebuilds the earlier state from two predictions (C6.1)–(C6.3): the clean data x̂₀ "
+        "DDIM rebuilds the earlier state from two predictions (C6.2)–(C6.3): the clean data x̂₀ "
         "and the noise ε̂, weighted for the step it lands on; η only sets how much of the noise "
         "is fresh instead of predicted. Index −1 means the data, where ᾱ = 1.",
         "Read ᾱ_t at t and ᾱ_s at t_prev (1 where t_prev is −1); x̂₀ from ε̂ as in Core 2; with "
@@ -174,13 +220,36 @@ CONTRACT.function(
     ),
 )
 STEP_HINT = (
-    "DDIM eq. (12): √ᾱ_s x̂₀ + √(1 − ᾱ_s − σ²) ε̂ (+ σ z), with ᾱ of the index stepped to — "
-    "cumulative ᾱ, not α — and x̂₀ from ε̂ as in (C2.3)."
+    "DDIM eq. (12), (C6.2): √ᾱ_s x̂₀ + √(1 − ᾱ_s − σ²) ε̂ (+ σ z), with ᾱ_s of the index stepped "
+    "to (1 at index −1) and x̂₀ from ε̂ as in (C2.3)."
+)
+ALPHA_HINT = (
+    "Use the cumulative ᾱ, not the one-step α: DDIM writes α for what DDPM calls ᾱ, the product "
+    "of all the α up to that step (the schedule's alpha_bars)."
+)
+LANDING_HINT = (
+    "Read ᾱ_s at the index stepped to, t_prev itself; with index −1 for the data standing first "
+    "(ᾱ = 1), index t_prev sits one place further along."
+)
+X0_HINT = (
+    "x̂₀ from ε̂ as in (C2.3): subtract √(1 − ᾱ_t) times ε̂ — the noise's standard deviation, "
+    "not its variance — then divide by √ᾱ_t."
 )
 SIGMA_HINT = (
-    "σ(η) of DDIM eq. (16) is a standard deviation: η·√((1−ᾱ_s)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_s). It "
-    "scales the fresh noise z and is also taken out of the predicted noise's weight, "
-    "√(1 − ᾱ_s − σ²)."
+    "σ(η) of DDIM eq. (16), (C6.3): η·√((1−ᾱ_s)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_s) — it scales the fresh "
+    "noise z, and σ² is taken out of the predicted noise's weight."
+)
+STD_HINT = (
+    "σ(η) of (C6.3) is a standard deviation, η times the product of two square roots: it "
+    "multiplies z as it is, and only its square comes out of the noise's weight."
+)
+WEIGHT_HINT = (
+    "The predicted noise's weight is √(1 − ᾱ_s − σ²): the fresh noise σ z takes σ² of the "
+    "variance 1 − ᾱ_s that the state at s must carry, so σ² is taken out of the predicted noise's weight."
+)
+FRESH_HINT = (
+    "With η > 0 the step adds fresh noise: σ(η) of (C6.3) scales the fresh noise z you are given "
+    "(or draw from the generator when it is None)."
 )
 
 
@@ -189,12 +258,28 @@ def deterministic_step_is_eq_12(impl):
     """With η = 0 the step is DDIM eq. (12) without noise, for a batch of mixed indices, to the data too."""
     eps, x = _randn(5, 3, seed=10), _randn(5, 3, seed=11)
     t, s = torch.tensor([7, 6, 3, 1, 0]), torch.tensor([2, 5, -1, 0, -1])
-    got = impl.ddim_step(eps, x, t, s, _schedule())
-    assert_close(
-        got,
-        _ddim_by_hand(to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), 0.0),
-        "the η = 0 step",
+    got = to_numpy(impl.ddim_step(eps, x, t, s, _schedule()))
+    args = (to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), 0.0)
+    expected = _ddim_by_hand(*args)
+    expect(
+        np.isfinite(got).all(),
+        "the η = 0 step returned NaN or inf: a square root of a negative number, such as "
+        "1 − ᾱ_t/ᾱ_s with ᾱ_t above ᾱ_s",
+        "ᾱ falls as the index grows, so ᾱ_t < ᾱ_s for t > s; a NaN here means a larger number "
+        "stood for ᾱ_t. " + ALPHA_HINT,
     )
+    _not_a_known_mistake(
+        got,
+        expected,
+        "the η = 0 step",
+        [
+            (_ddim_by_hand(*args, mistake="alpha"), "the one-step α gives", ALPHA_HINT),
+            (_ddim_by_hand(*args, mistake="alpha-t"), "the one-step α at t gives", ALPHA_HINT),
+            (_ddim_by_hand(*args, mistake="landing"), "ᾱ one index too far gives", LANDING_HINT),
+            (_ddim_by_hand(*args, mistake="x0"), "x̂₀ with 1 − ᾱ_t gives", X0_HINT),
+        ],
+    )
+    assert_close(got, expected, "the η = 0 step")
 
 
 @check("ddim_step", hint=SIGMA_HINT)
@@ -203,12 +288,29 @@ def stochastic_step_uses_sigma_of_eta(impl):
     eps, x, z = _randn(4, 2, seed=20), _randn(4, 2, seed=21), _randn(4, 2, seed=22)
     t, s = torch.tensor([7, 5, 3, 2]), torch.tensor([6, 1, 2, -1])
     for eta in (0.5, 1.0):
-        got = impl.ddim_step(eps, x, t, s, _schedule(), eta=eta, noise=z)
-        assert_close(
-            got,
-            _ddim_by_hand(to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), eta, to_numpy(z)),
-            f"the η = {eta} step",
+        got = to_numpy(impl.ddim_step(eps, x, t, s, _schedule(), eta=eta, noise=z))
+        args = (to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), eta)
+        other = to_numpy(impl.ddim_step(eps, x, t, s, _schedule(), eta=eta, noise=2 * z))
+        expect(
+            not _close(got[:3], other[:3]),
+            f"with η = {eta} the step does not change when the noise z does: no fresh noise is added",
+            FRESH_HINT,
         )
+        expected = _ddim_by_hand(*args, z=to_numpy(z))
+        _not_a_known_mistake(
+            got,
+            expected,
+            f"the η = {eta} step",
+            [
+                (_ddim_by_hand(*args, z=to_numpy(z), mistake="variance"), "σ² as σ", STD_HINT),
+                (
+                    _ddim_by_hand(*args, z=to_numpy(z), mistake="weight"),
+                    "√(1 − ᾱ_s) as the noise's weight",
+                    WEIGHT_HINT,
+                ),
+            ],
+        )
+        assert_close(got, expected, f"the η = {eta} step")
 
 
 @check(
@@ -241,8 +343,28 @@ def clipping_recomputes_the_noise(impl):
     """With clip_x0 the step uses x̂₀ clipped to [-1, 1] and the noise recomputed from it."""
     eps, x = _randn(4, 3, seed=40), 3 * _randn(4, 3, seed=41)
     t, s = torch.tensor([7, 5, 3, 1]), torch.tensor([3, 2, 0, -1])
-    got = impl.ddim_step(eps, x, t, s, _schedule(), clip_x0=True)
-    expected = _ddim_by_hand(to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), 0.0, clip=True)
+    got = to_numpy(impl.ddim_step(eps, x, t, s, _schedule(), clip_x0=True))
+    args = (to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), 0.0)
+    expected = _ddim_by_hand(*args, clip=True)
+    _not_a_known_mistake(
+        got,
+        expected,
+        "the clipped step",
+        [
+            (
+                _ddim_by_hand(*args),
+                "no clipping gives",
+                "With clip_x0=True, clip x̂₀ to [-1, 1] before it is used; the step must change "
+                "wherever x̂₀ lies outside.",
+            ),
+            (
+                _ddim_by_hand(*args, clip=True, mistake="raw-eps"),
+                "the model's ε̂ with a clipped x̂₀ gives",
+                "After clipping x̂₀, recompute ε̂ from the clipped x̂₀ as in (C2.3), so that the "
+                "two stay consistent with x_t.",
+            ),
+        ],
+    )
     assert_close(got, expected, "the clipped step")
 
 
@@ -324,9 +446,22 @@ def sampler_visits_the_indices_of_its_spacing(impl):
     )
     seen = [c.tolist() for c in calls]
     expected = [[t] * 3 for t in _spacing_by_hand(8, 3, "trailing")]
-    expect(seen == expected, f"the model was called with t = {seen}; expected {expected}")
     expect(
-        all(c.dtype == torch.long for c in calls), "t was not passed to the model as a LongTensor"
+        len(seen) == len(expected),
+        f"the model was called {len(seen)} times for num_steps=3: t = {seen}",
+        "One model call per visited index, num_steps in all: after the last visited index comes "
+        "one more step, to −1 (the data) after the last.",
+    )
+    expect(
+        seen == expected,
+        f"the model was called with t = {seen}; expected {expected}",
+        "Ask the model at the index of the state it sees — the larger index of each pair, largest "
+        "first — not at the index the step goes to.",
+    )
+    expect(
+        all(c.dtype == torch.long for c in calls),
+        "t was not passed to the model as a LongTensor",
+        "Pass t to the model as a LongTensor with one entry per example.",
     )
 
 
@@ -394,6 +529,25 @@ def sampling_gaussian_data_has_its_exact_spread(impl):
         )
 
 
+@check("ddim_sample", hint="Pass clip_x0 on to every ddim_step: it is the step that clips x̂₀.")
+def sampler_passes_clipping_on(impl):
+    """With clip_x0, data that is one point outside [-1, 1] comes back clipped to the box."""
+    mu = torch.tensor([2.5, -0.4], dtype=torch.float64)
+    for clip in (True, False):
+        x = impl.ddim_sample(
+            PointMass(mu, _schedule()),
+            (3, 2),
+            _schedule(),
+            num_steps=4,
+            clip_x0=clip,
+            generator=torch.Generator().manual_seed(2),
+        )
+        target = mu.clamp(-1, 1) if clip else mu
+        assert_close(
+            x, target.expand(3, 2), f"the samples of a point mass at (2.5, −0.4), clip_x0={clip}"
+        )
+
+
 @check(
     "ddim_sample",
     hint="Draw x_T from the generator you are given; the same seed must give the same samples.",
@@ -430,8 +584,9 @@ CONTRACT.function(
     ),
 )
 INVERT_HINT = (
-    "Invert with the same visited indices, smallest first, starting at the data (ᾱ = 1); each step "
-    "is the deterministic update run upwards, with the noise predicted at the current point."
+    "Each inversion step (C6.5) forms x̂₀ with the ᾱ of the current point (1 at the data) and "
+    "rebuilds the state with the ᾱ of the index it moves to, from the noise predicted at the "
+    "current point."
 )
 
 
@@ -448,8 +603,15 @@ def inversion_follows_the_deterministic_update(impl):
     got = to_numpy(impl.ddim_invert(model, x0, _schedule(), num_steps=3, spacing="trailing"))
     visited = sorted(_spacing_by_hand(8, 3, "trailing"))
     expect(
-        calls == visited,
+        calls == visited or sorted(calls) != visited,
         f"the model was called with t = {calls}; expected {visited}, smallest first",
+        "Invert from the data upwards: visit the indices smallest first, the reverse of sampling.",
+    )
+    expect(
+        calls == visited,
+        f"the model was called with t = {calls}; expected {visited}",
+        "Ask the model for the noise at the current point with the index it moves to: the "
+        "first call is at the smallest visited index, from the data itself.",
     )
     abar, x = _abar(), to_numpy(x0)
     for s, t in zip([-1, *visited[:-1]], visited, strict=True):
@@ -483,10 +645,27 @@ SLERP_HINT = (
 
 @check("slerp", hint=SLERP_HINT)
 def slerp_follows_the_great_circle(impl):
-    """slerp matches the formula per example, keeps unit norms on the circle, and hits both ends."""
+    """slerp hits both ends, keeps unit norms on the circle, and matches the formula per example."""
     z0, z1 = _randn(5, 6, seed=11), _randn(5, 6, seed=12)
+    for w, end in ((0.0, z0), (1.0, z1)):
+        assert_close(
+            impl.slerp(z0, z1, w),
+            end,
+            f"slerp at w = {w:g}",
+            hint="The weights give the ends: w = 0 gives z0 and w = 1 gives z1, so z0's weight "
+            "is sin((1 − w)θ)/sin θ and z1's is sin(wθ)/sin θ.",
+        )
+    u, v = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    mid = to_numpy(impl.slerp(u, v, 0.5))
+    assert_close(
+        np.linalg.norm(mid),
+        1.0,
+        "the norm halfway between two orthogonal unit vectors",
+        hint="Slerp moves along the great circle, not a straight line: halfway between two "
+        "orthogonal unit vectors it is still at norm 1, where the straight line is at 0.71.",
+    )
     a, b = to_numpy(z0), to_numpy(z1)
-    for w in (0.0, 0.25, 0.6, 1.0):
+    for w in (0.25, 0.6):
         theta = np.arccos(
             np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         )
@@ -494,9 +673,6 @@ def slerp_follows_the_great_circle(impl):
             np.sin(w * theta) / np.sin(theta)
         )[:, None] * b
         assert_close(impl.slerp(z0, z1, w), expected, f"slerp at w = {w}")
-    u, v = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
-    mid = to_numpy(impl.slerp(u, v, 0.5))
-    assert_close(np.linalg.norm(mid), 1.0, "the norm halfway between two orthogonal unit vectors")
 
 
 __all__ = ["CONTRACT"]

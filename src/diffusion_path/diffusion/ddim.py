@@ -48,8 +48,8 @@ def ddim_timesteps(T: int, num_steps: int, spacing: str = "leading") -> torch.Te
     - ``"trailing"``: $T - 1, T - 1 - T/n, \dots$, rounded (Lin et al. 2024, Table 2): starts at the
       noisiest step.
     - ``"linspace"``: $n$ indices evenly spaced from $0$ to $T - 1$, rounded.
-    - ``"quadratic"``: $\lfloor (i\sqrt{0.8T}/(n-1))^2 \rfloor$ — DDIM Appendix D.3's choice for
-      CIFAR-10, dense near the data.
+    - ``"quadratic"``: $\lfloor (i\sqrt{0.8T}/(n-1))^2 \rfloor$ — DDIM's choice for CIFAR-10
+      (Appendix D.2), dense near the data.
 
     Args:
         T: Number of diffusion steps of the schedule.
@@ -77,7 +77,7 @@ def ddim_timesteps(T: int, num_steps: int, spacing: str = "leading") -> torch.Te
     if num_steps > T:
         raise ValueError(f"num_steps must be at most T = {T}, got {num_steps}")
 
-    # Exercise: the descending indices of the chosen spacing (page eq. C6.4), as a LongTensor.
+    # Exercise: eq. (C6.4) — the indices the chosen spacing visits, largest first, as a LongTensor.
 
     i = torch.arange(num_steps, dtype=torch.float64)
     if spacing == "leading":
@@ -157,9 +157,9 @@ def ddim_step(
     if noise is not None:
         noise = validation.same_shape(noise, "noise", x_t, "x_t")
 
-    # Exercise: eqs. (C6.1)-(C6.3) — predict the clean data and keep the noise prediction
+    # Exercise: eqs. (C6.2)-(C6.3) — predict the clean data and keep the noise prediction
     # consistent with it (recompute it when clipping); then rebuild the state at t_prev from the
-    # two with the weights of that step, plus sigma(eta) times fresh noise z when eta > 0.
+    # two with the weights of that step, plus σ of eq. (C6.3) times fresh noise z when eta > 0.
 
     # $\bar\alpha_\tau$ and $\bar\alpha_{\tau'}$, with $\bar\alpha_{\tau'} = 1$ where $\tau'$ is the data
     alpha_bar = gather(schedule.alpha_bars, t, x_t)
@@ -324,7 +324,7 @@ def ddim_invert(
     steps = ddim_timesteps(schedule.T, num_steps, spacing).flip(0).tolist()
     model = validation.checked_model(model, tuple(x0.shape))
 
-    # Exercise: DDIM inversion (page eq. C6.5) — visit the indices from the data upwards; at each,
+    # Exercise: DDIM inversion, eq. (C6.5) — visit the indices from the data upwards; at each,
     # predict the noise at the current point and move to the next index with the deterministic
     # update, as sampling does in the other direction.
 
