@@ -7,6 +7,7 @@ measured by Core Task 5's table, not here.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import pickle
@@ -203,13 +204,40 @@ def _idx(path: Path, array: np.ndarray) -> None:
         file.write(array.astype(np.uint8).tobytes())
 
 
-def _mnist_files(root: Path, folder: str) -> None:
+def _mnist_files(root: Path, folder: str, gz: bool = False) -> np.ndarray:
+    """Tiny MNIST-format files (``.gz``-compressed, as served, when ``gz``): the training images."""
     rng = np.random.default_rng(0)
     raw = root / folder / "raw"
     raw.mkdir(parents=True)
+    images = {}
     for split, n in (("train", 6), ("t10k", 2)):
-        _idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, size=(n, 28, 28)))
-        _idx(raw / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, size=n))
+        images[split] = rng.integers(0, 256, size=(n, 28, 28))
+        for name, array in (
+            (f"{split}-images-idx3-ubyte", images[split]),
+            (f"{split}-labels-idx1-ubyte", rng.integers(0, 10, size=n)),
+        ):
+            _idx(raw / name, array)
+            if gz:
+                (raw / f"{name}.gz").write_bytes(gzip.compress((raw / name).read_bytes()))
+                (raw / name).unlink()
+    return images["train"]
+
+
+def _offline(monkeypatch) -> None:
+    """torchvision's download finds the files present and never reaches the network."""
+    import torchvision.datasets.mnist as mnist
+    import torchvision.datasets.utils as utils
+
+    def present(path, md5=None):  # tiny stand-ins: they exist, their MD5 sums differ
+        return os.path.isfile(path)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the test reached for the network")
+
+    for module in (mnist, utils):
+        monkeypatch.setattr(module, "check_integrity", present)
+    monkeypatch.setattr(utils, "_urlretrieve", no_network)
+    monkeypatch.setattr(utils, "_get_redirect_url", no_network)
 
 
 def _cifar_files(root: Path, monkeypatch) -> None:
@@ -226,6 +254,21 @@ def _cifar_files(root: Path, monkeypatch) -> None:
             pickle.dump(batch, file)
     with open(folder / "batches.meta", "wb") as file:
         pickle.dump({"label_names": [f"class {i}" for i in range(10)]}, file)
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")]
+)
+def test_gzipped_idx_files_are_unpacked_and_read(tmp_path, monkeypatch, name, folder):
+    """The files as the mirrors serve them (idx-ubyte.gz): ``--download`` unpacks them, offline."""
+    _offline(monkeypatch)
+    train_images = _mnist_files(tmp_path, folder, gz=True)
+    with pytest.raises(ValueError, match="download=True"):
+        image_data(name, tmp_path)  # still packed: not readable without the download step
+    images = image_data(name, tmp_path, download=True)
+    assert images.shape == (6, 1, 28, 28)
+    np.testing.assert_allclose(images[:, 0].numpy(), train_images / 127.5 - 1.0, atol=1e-6)
+    assert (tmp_path / folder / "raw" / "train-images-idx3-ubyte").is_file()
 
 
 @pytest.mark.parametrize(
@@ -258,23 +301,61 @@ def test_torchvision_sets_train_from_their_own_file_format(tmp_path, monkeypatch
 
 
 # ----------------------------------------------------------------------------- several processes
-def test_torchrun_with_two_processes_trains_a_model_that_loads(tmp_path):
-    """The command itself under torchrun: two CPU processes (gloo), one writes, the result samples."""
+def _steps_of_the_mean_loss(checkpoint: dict, world: int = 2) -> tuple[dict, dict]:
+    """The weights and EMA that ``world`` DDP processes must reach, computed in this one process.
+
+    DistributedDataParallel averages the two processes' gradients, so each step is one step of
+    the mean of two losses: process r draws its batch, steps and noise from a generator seeded
+    with ``seed + r``. Summing half of each loss's gradient here gives the same gradient (up to
+    the order of the additions), clipped and stepped by Adam the same way.
+    """
+    from diffusion_path.diffusion.schedules import NoiseSchedule
+    from diffusion_path.diffusion.training import (
+        TrainConfig,
+        _ema_decay,
+        _learning_rate,
+        ema_update,
+        simple_loss,
+    )
+    from diffusion_path.diffusion.unet import UNet, UNetConfig
+
+    config = TrainConfig(**checkpoint["config"])
+    schedule = NoiseSchedule(checkpoint["betas"])
+    model = UNet(
+        UNetConfig(**checkpoint["unet"]), generator=torch.Generator().manual_seed(config.seed)
+    )
+    ema = __import__("copy").deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generators = [torch.Generator().manual_seed(config.seed + rank) for rank in range(world)]
+    data = image_data("digits")
+    model.train()
+    for step in range(checkpoint["step"]):
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(step, config)
+        optimizer.zero_grad()
+        for generator in generators:
+            index = torch.randint(0, len(data), (config.batch_size,), generator=generator)
+            (simple_loss(model, data[index], schedule, generator) / world).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        ema_update(ema, model, _ema_decay(step, config))
+    return model.state_dict(), ema.state_dict()
+
+
+def test_torchrun_with_two_processes_takes_the_steps_of_the_averaged_gradient(tmp_path):
+    """The command itself under torchrun: two CPU processes (gloo), one writes, and the weights
+    are those of one process stepping on the mean of the two processes' losses."""
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node", "2", "-m", "diffusion_path", "train", "--out", str(out)]
-    command += ["--steps", "4", "--T", "20", "--batch-size", "8", "--grid", "4", "--device", "cpu"]
+    command += ["--steps", "3", "--T", "20", "--batch-size", "8", "--grid", "4", "--device", "cpu"]
     command += ["--unet", json.dumps(TINY)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=600, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.count("trained 4 steps") == 1, "only the first process reports"
-    model, schedule, info = load_model(out / "model.pt")
-    assert info["step"] == 4 and load_checkpoint(out / "checkpoint.pt")["step"] == 4
-    with torch.no_grad():
-        assert model(torch.zeros(2, 1, 8, 8), torch.tensor([0, 19])).shape == (2, 1, 8, 8)
+    assert result.stdout.count("trained 3 steps") == 1, "only the first process reports"
     assert sorted(p.name for p in out.iterdir()) == [
         "checkpoint.pt",
         "loss.png",
@@ -282,3 +363,19 @@ def test_torchrun_with_two_processes_trains_a_model_that_loads(tmp_path):
         "samples",
         "samples.png",
     ]
+    checkpoint = load_checkpoint(out / "checkpoint.pt")
+    assert checkpoint["step"] == 3
+    weights, averaged = _steps_of_the_mean_loss(checkpoint)
+    for name, value in weights.items():
+        torch.testing.assert_close(checkpoint["model"][name], value, rtol=1e-5, atol=1e-6)
+    for name, value in averaged.items():
+        torch.testing.assert_close(checkpoint["ema"][name], value, rtol=1e-5, atol=1e-6)
+    # and not those of one process alone, which sees half the data
+    assert any(
+        not torch.allclose(checkpoint["model"][name], value)
+        for name, value in _steps_of_the_mean_loss(checkpoint, world=1)[0].items()
+    )
+    model, _, info = load_model(out / "model.pt")
+    assert info["step"] == 3
+    with torch.no_grad():
+        assert model(torch.zeros(2, 1, 8, 8), torch.tensor([0, 19])).shape == (2, 1, 8, 8)

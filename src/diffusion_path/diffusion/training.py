@@ -135,7 +135,8 @@ class TrainState:
         step: Steps taken so far.
         losses: The mean loss of every ``log_every`` steps.
         generator: The source of every random draw, so that a resumed run continues the stream.
-        seconds: Wall-clock seconds spent in the training loop so far (resumed runs included).
+        seconds: Wall-clock seconds spent in the training loop so far (resumed runs included;
+            the time of ``on_log``, e.g. drawing sample grids, left out).
     """
 
     model: nn.Module
@@ -647,7 +648,9 @@ def train(
             ):
                 save_checkpoint(checkpoint_path, state, {"config": asdict(config), **(extra or {})})
             if on_log is not None and rank == 0 and state.step % config.log_every == 0:
+                called = time.perf_counter()
                 on_log(state)
+                started += time.perf_counter() - called  # the training's time, not the grids'
     model.eval()
     return state
 
@@ -868,8 +871,14 @@ def _settings(config) -> dict:
     return {name: getattr(config, name) for name in type(config).FIELDS}
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu"):
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, NoiseSchedule, dict]:
     """The EMA network and noise schedule saved by ``train_images`` (``model.pt`` or a checkpoint).
+
+    Args:
+        path: ``model.pt`` or ``checkpoint.pt`` written by ``train_images``.
+        device: Where to put the network.
 
     Returns:
         ``(model, schedule, info)``: the U-Net in eval mode with the EMA weights, its
