@@ -81,6 +81,7 @@ def run(
         ValueError: if ``num``, ``sample_steps``, ``batch_size`` or ``T`` is out of range.
     """
     from diffusion_path.bench.ddim import default_work
+    from diffusion_path.cli import _ddim_grid
     from diffusion_path.diffusion.ddim import ddim_sample
     from diffusion_path.diffusion.training import default_config, load_model, train_images
     from diffusion_path.tools.metrics import digits_fd
@@ -103,7 +104,17 @@ def run(
         f"train into {work} ({torch.get_num_threads()} CPU thread(s))"
     )
     start = time.perf_counter()
-    path = train_images(work, "digits", config, unet=unet, T=T, device="cpu", progress=None)
+    # as the command runs it: its grids during training drawn with DDIM-50, not DDPM's T steps
+    path = train_images(
+        work,
+        "digits",
+        config,
+        unet=unet,
+        T=T,
+        device="cpu",
+        sampler=_ddim_grid,
+        progress=None,
+    )
     wall = time.perf_counter() - start
     model, schedule, info = load_model(path, "cpu")
     train_seconds = info["seconds"]

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -40,6 +41,9 @@ from diffusion_path.diffusion.reverse import ddpm_sample
 from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.tools import validation
 from diffusion_path.tools.progress import progress_bar
+
+if TYPE_CHECKING:  # the U-Net is imported where it is built, not with this module
+    from diffusion_path.diffusion.unet import UNetConfig
 
 __all__ = [
     "DATASETS",
@@ -801,7 +805,7 @@ def image_data(
     return images
 
 
-def default_unet(data: str = "digits", image_size: int | None = None):
+def default_unet(data: str = "digits", image_size: int | None = None) -> UNetConfig:
     """The U-Net ``diffusion-path train`` builds for a data set: small for the digits, presets for the rest.
 
     The digits get [`UNetConfig`][diffusion_path.diffusion.unet.UNetConfig]'s default — two
@@ -913,7 +917,7 @@ def train_images(
     data: str = "digits",
     config: TrainConfig | None = None,
     *,
-    unet=None,
+    unet: UNetConfig | None = None,
     T: int = 1000,
     schedule: str = "cosine",
     size: int | None = None,
