@@ -44,7 +44,8 @@ def test_a_quick_run_gives_a_valid_result(quick):
     assert quick["model"]["trained_steps"] == 4 and len(quick["losses"]) == 4
     row = quick["rows"][0]
     assert row["train_seconds"] > 0 and row["sample_seconds"] > 0
-    assert row["steps_per_second"] == pytest.approx(4 / row["train_seconds"], rel=0.01)
+    # both rounded for the file: the training time to 10 ms
+    assert row["steps_per_second"] == pytest.approx(4 / row["train_seconds"], rel=0.1)
     assert row["ratio"] == pytest.approx(row["fd"] / row["floor"], rel=1e-3)
     json.dumps(quick, allow_nan=False)
 

@@ -318,6 +318,7 @@ def figure(result: dict) -> Figure:
     quality.axhline(
         CLAIM["ratio"] * row["floor"], color="crimson", ls=":", label=f"{CLAIM['ratio']:g}× floor"
     )
+    quality.set_ylim(0, 1.25 * max(CLAIM["ratio"] * row["floor"], row["fd"]))
     quality.set(
         ylabel="digits FD",
         title=f"{result['settings']['num']:,} samples, DDIM-{result['settings']['sample_steps']}",
