@@ -262,40 +262,124 @@ def _hint(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- train, sample
 
 
-def _train(args: argparse.Namespace) -> int:
-    from diffusion_path.diffusion.training import TrainConfig, TrainingDiverged, train_images
+def _threads(value: int | None) -> None:
+    """Use ``value`` CPU threads (``None``: PyTorch's choice, one per core)."""
+    if value is None:
+        return
+    import torch
 
-    defaults = TrainConfig(steps=4000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.998)
-    config = TrainConfig(
-        steps=args.steps or defaults.steps,
-        batch_size=args.batch_size or defaults.batch_size,
-        lr=args.lr or defaults.lr,
-        warmup=min(defaults.warmup, (args.steps or defaults.steps) // 10),
-        ema_decay=defaults.ema_decay,
-        precision=args.precision,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
+    from diffusion_path.tools import validation
+
+    torch.set_num_threads(validation.positive_int(value, "threads"))
+
+
+def _unet_settings(text: str | None, data: str, size: int | None):
+    """The U-Net of ``--unet`` (JSON settings over the data set's default), or None for the default."""
+    if text is None:
+        return None
+    from diffusion_path.diffusion.training import default_unet
+    from diffusion_path.diffusion.unet import UNetConfig
+
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError:
+        settings = None
+    if not isinstance(settings, dict) or not set(settings) <= set(UNetConfig.FIELDS):
+        raise ValueError(
+            f"unet must be a JSON object of UNetConfig settings ({', '.join(UNetConfig.FIELDS)}), "
+            f"got {text!r}"
+        )
+    base = default_unet(data, size)
+    merged = {name: getattr(base, name) for name in UNetConfig.FIELDS} | settings
+    for name in ("channel_mults", "attention_resolutions"):
+        merged[name] = tuple(merged[name])
+    return UNetConfig(**merged)
+
+
+def _ddim_grid(model, num, image_shape, schedule, generator):
+    """The training run's sample grids: DDIM with 50 steps (Core Task 6), a twentieth of DDPM's time."""
+    from diffusion_path.diffusion.ddim import ddim_sample
+
+    return ddim_sample(
+        model,
+        (num, *image_shape),
+        schedule,
+        num_steps=min(50, schedule.T),
+        clip_x0=True,
+        generator=generator,
+        progress=False,
     )
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from diffusion_path.diffusion.training import (
+        TrainingDiverged,
+        default_config,
+        train_images,
+    )
+
     start = time.perf_counter()
+    _threads(args.threads)
+    defaults = default_config(args.data)
+    steps = defaults.steps if args.steps is None else args.steps
+    changes = {
+        "steps": steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "ema_decay": args.ema_decay,
+        "precision": args.precision,
+        "seed": args.seed,
+        "checkpoint_every": args.checkpoint_every,
+    }
+    config = dataclasses.replace(
+        defaults, **{name: value for name, value in changes.items() if value is not None}
+    )
+    if isinstance(steps, int) and steps > 0:
+        config = dataclasses.replace(
+            config,
+            warmup=min(config.warmup, steps // 10),
+            log_every=min(config.log_every, steps),
+            checkpoint_every=min(config.checkpoint_every, steps),
+        )
+    unet = _unet_settings(args.unet, args.data, args.size)
+    rank = int(os.environ.get("RANK", "0"))
     try:
         path = train_images(
             args.out,
             args.data,
             config,
+            unet=unet,
+            T=args.T,
+            schedule=args.schedule,
+            size=args.size,
             device=args.device,
             root=args.root,
             download=args.download,
             resume=args.resume,
-            progress=None,
+            sample_every=args.sample_every,
+            grid=args.grid,
+            sampler=_ddim_grid,
+            progress=None if rank == 0 else False,
         )
     except TrainingDiverged as error:
         print(f"diffusion-path: training stopped: {error}", file=sys.stderr)
         return 1
-    minutes = (time.perf_counter() - start) / 60
-    _print(f"trained {config.steps} steps on {args.data} in {minutes:.1f} min")
+    if rank != 0:
+        return 0
+    seconds = float(torch.load(path, weights_only=True)["seconds"])
+    total = time.perf_counter() - start
+    _print(
+        f"trained {config.steps} steps on {args.data} in {total / 60:.1f} min in all "
+        f"({seconds:.0f} s in the training loop, {config.steps / max(seconds, 1e-9):.1f} steps/s; "
+        f"{torch.get_num_threads()} CPU thread(s))"
+    )
     for name in ("model.pt", "samples.png", "loss.png", "checkpoint.pt"):
         _print(f"wrote {Path(args.out) / name}")
-    _print(f"next: diffusion-path sample {path} --out {Path(args.out) / 'samples'}")
+    _print(f"next: diffusion-path sample {path} --out {Path(args.out) / 'sampled'}")
     return 0
 
 
@@ -310,44 +394,57 @@ def _sample(args: argparse.Namespace) -> int:
 
     validation.positive_int(args.num, "num")
     validation.positive_int(args.batch_size, "batch_size")
+    if args.steps is not None:
+        validation.positive_int(args.steps, "steps")
+    eta = validation.number(args.eta, "eta")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(
+            f"eta must be in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta:g}"
+        )
+    if args.sampler == "ddpm" and eta != 0.0:
+        raise ValueError(f"eta is DDIM's: use it with --sampler ddim, got --eta {eta:g} with ddpm")
+    _threads(args.threads)
     device = resolve_device(args.device)
     model, schedule, info = load_model(args.checkpoint, device)
-    shape = (args.num, model.config.in_channels, model.config.image_size, model.config.image_size)
     if args.sampler == "ddpm" and args.steps not in (None, schedule.T):
         raise ValueError(
             f"steps must be T = {schedule.T} for the DDPM sampler (or use --sampler ddim), got {args.steps}"
         )
+    steps = schedule.T if args.sampler == "ddpm" else (args.steps or min(100, schedule.T))
+    if steps > schedule.T:
+        raise ValueError(f"steps must be at most T = {schedule.T}, the model's, got {steps}")
+    shape = (model.config.in_channels, model.config.image_size, model.config.image_size)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     start = time.perf_counter()
     batches = []
     for first in range(0, args.num, args.batch_size):
         size = min(args.batch_size, args.num - first)
         if args.sampler == "ddpm":
-            x = ddpm_sample(model, (size, *shape[1:]), schedule, clip_x0=True, generator=generator)
+            x = ddpm_sample(model, (size, *shape), schedule, clip_x0=True, generator=generator)
         else:
             x = ddim_sample(
                 model,
-                (size, *shape[1:]),
+                (size, *shape),
                 schedule,
-                num_steps=args.steps or 100,
-                eta=args.eta,
+                num_steps=steps,
+                eta=eta,
                 clip_x0=True,
                 generator=generator,
             )
-        batches.append(x.cpu())
+        batches.append(x.clamp(-1.0, 1.0).cpu())
     samples = torch.cat(batches)
     seconds = time.perf_counter() - start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(samples, out / "samples.pt")
-    label = f"{args.sampler.upper()} {args.steps or (schedule.T if args.sampler == 'ddpm' else 100)} steps"
+    label = f"{args.sampler.upper()}, {steps} steps" + (f", eta {eta:g}" if eta else "")
     image_grid(samples[:64], columns=8, title=f"{info['data']}: {label}").savefig(
         out / "samples.png", dpi=120
     )
     _print(
         f"{args.num} samples with {label} in {seconds:.1f} s ({seconds / args.num * 1000:.1f} ms each)"
     )
-    if info["data"] == "digits":
+    if info["data"] == "digits" and 2 <= args.num <= 1258:
         from diffusion_path.tools.metrics import digits_fd
 
         _print(str(digits_fd(samples)))
@@ -497,20 +594,37 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("digits", "mnist", "fashion-mnist", "cifar10"),
         help="digits: scikit-learn's 8x8 digits, offline (default); the others through torchvision",
     )
-    train.add_argument("--root", metavar="DIR", help="where torchvision's files are (or go)")
+    train.add_argument(
+        "--root", default="data", metavar="DIR", help="where torchvision's files are (default data)"
+    )
     train.add_argument("--download", action="store_true", help="fetch the torchvision data set")
-    train.add_argument("--steps", type=int, help="optimisation steps (default 4000)")
-    train.add_argument("--batch-size", type=int, help="examples per step (default 64)")
-    train.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    train.add_argument(
+        "--size", type=int, metavar="PIXELS", help="upsample the digits (16, 32, ...; default 8)"
+    )
+    train.add_argument("--steps", type=int, help="optimisation steps (digits: 2500)")
+    train.add_argument("--batch-size", type=int, help="examples per step (digits: 64)")
+    train.add_argument("--lr", type=float, help="peak learning rate (digits: 1e-3)")
+    train.add_argument(
+        "--ema-decay", type=float, metavar="DECAY", help="decay of the weights' average (0.998)"
+    )
+    train.add_argument(
+        "--schedule", default="cosine", choices=("cosine", "linear"), help="noise schedule"
+    )
+    train.add_argument("--T", type=int, default=1000, help="diffusion steps (default 1000)")
     train.add_argument(
         "--precision", default="fp32", choices=("fp32", "bf16"), help="bf16: mixed precision"
     )
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    train.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
     train.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    train.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="(digits: 500)")
     train.add_argument(
-        "--checkpoint-every", type=int, default=500, metavar="STEPS", help="(default 500)"
+        "--sample-every", type=int, metavar="STEPS", help="a grid of samples (a quarter of the run)"
     )
+    train.add_argument("--grid", type=int, default=64, help="samples per grid (default 64)")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue from DIR/checkpoint.pt")
+    # the U-Net's settings as JSON over the default's (tests train a tiny one)
+    train.add_argument("--unet", metavar="JSON", help=argparse.SUPPRESS)
     train.set_defaults(run=_train)
 
     sample = commands.add_parser(
@@ -524,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--steps", type=int, help="DDIM steps (default 100); DDPM always takes T")
     sample.add_argument(
-        "--eta", type=float, default=0.0, help="DDIM's eta (default 0: deterministic)"
+        "--eta", type=float, default=0.0, help="DDIM's eta in [0, 1] (default 0: deterministic)"
     )
     sample.add_argument("--num", type=int, default=64, help="how many samples (default 64)")
     sample.add_argument(
@@ -532,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--seed", type=int, default=0, help="seed of the noise")
     sample.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    sample.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
     sample.add_argument(
         "--out", default="samples", metavar="DIR", help="output folder (default samples)"
     )

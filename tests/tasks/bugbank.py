@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -49,8 +50,14 @@ def mutant(task_id: str, bug: Bug) -> ModuleType:
     assert source.count(bug.old) == 1, (
         f"{bug.why}: {bug.old!r} occurs {source.count(bug.old)} times"
     )
-    namespace: dict = {"__name__": f"_bug_{module.__name__.rsplit('.', 1)[-1]}"}
-    exec(compile(source.replace(bug.old, bug.new), namespace["__name__"], "exec"), namespace)
+    edited = ModuleType(f"_bug_{module.__name__.rsplit('.', 1)[-1]}")
+    namespace: dict = edited.__dict__
+    # registered while it runs, as an imported module is: dataclasses look their module up
+    sys.modules[edited.__name__] = edited
+    try:
+        exec(compile(source.replace(bug.old, bug.new), edited.__name__, "exec"), namespace)
+    finally:
+        del sys.modules[edited.__name__]
     merged = ModuleType(namespace["__name__"])
     reference = reference_namespace(task)
     for name in reference.__all__:

@@ -49,7 +49,10 @@ __all__ = [
 ]
 
 #: The benchmarks, by name: the module of this package that defines each.
-BENCHMARKS = {"ddim": "diffusion_path.bench.ddim"}
+BENCHMARKS = {
+    "ddim": "diffusion_path.bench.ddim",
+    "recipe": "diffusion_path.bench.recipe",
+}
 #: Where ``--save`` writes a result, relative to the repository's root.
 STORED = Path("docs") / "_stored" / "bench"
 

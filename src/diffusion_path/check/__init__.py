@@ -226,10 +226,27 @@ class LibraryGuard:
         for owner, saved in zip(self.owners, self.saved, strict=True):
             current = vars(owner)
             for key, value in saved.items():
-                if current.get(key, value) is not value:
+                now = current.get(key, value)
+                if getattr(now, "__wrapped__", None) is value and _torch_wrapper(now):
+                    continue  # PyTorch's own wrapper (below), not a replacement
+                if now is not value:
                     changed.append(f"{getattr(owner, '__name__', owner)}.{key}")
                     setattr(owner, key, value)
         return changed
+
+
+def _torch_wrapper(function: object) -> bool:
+    """Whether ``function`` is PyTorch's own wrapper of one of its functions.
+
+    The first optimiser made imports ``torch._dynamo``, which wraps ``torch.manual_seed`` (and
+    keeps the original as ``__wrapped__``): a change the library makes to itself, not the
+    learner's replacement.
+    """
+    import torch
+
+    code = getattr(function, "__code__", None)
+    home = Path(torch.__file__).parent
+    return code is not None and Path(code.co_filename).is_relative_to(home)
 
 
 #: The guard of each learner's module, by module name.
