@@ -49,7 +49,11 @@ __all__ = [
 ]
 
 #: The benchmarks, by name: the module of this package that defines each.
-BENCHMARKS = {"ddim": "diffusion_path.bench.ddim"}
+BENCHMARKS = {
+    "ddim": "diffusion_path.bench.ddim",
+    "train": "diffusion_path.bench.train",
+    "sample": "diffusion_path.bench.sample",
+}
 #: Where ``--save`` writes a result, relative to the repository's root.
 STORED = Path("docs") / "_stored" / "bench"
 
