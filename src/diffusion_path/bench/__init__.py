@@ -53,6 +53,7 @@ BENCHMARKS = {
     "ddim": "diffusion_path.bench.ddim",
     "train": "diffusion_path.bench.train",
     "sample": "diffusion_path.bench.sample",
+    "project": "diffusion_path.bench.project",
 }
 #: Where ``--save`` writes a result, relative to the repository's root.
 STORED = Path("docs") / "_stored" / "bench"
