@@ -241,6 +241,7 @@ def test_a_quick_sample_run_agrees_where_configured_identically(quick_sample):
     assert quick_sample["settings"]["ddpm_defaults_identical"] is True
     text = bench.table(quick_sample)
     assert "use_clipped_model_output=True" in text and "raw $\\hat\\varepsilon$" in text
+    assert "A small run" in text and quick_sample["machine"]["cpu"] in text
     assert isinstance(bench.figure(quick_sample), Figure)
 
 

@@ -35,6 +35,7 @@ from diffusion_path.bench.train import require_diffusers
 from diffusion_path.tools import validation
 
 __all__ = [
+    "DEFAULT_NUM",
     "SETTINGS",
     "SUMMARY",
     "diffusers_schedulers",
@@ -57,6 +58,8 @@ SETTINGS = (
     ("ddim", "diffusers", "identical"),
     ("ddim", "diffusers", "defaults"),
 )
+#: Samples per row by default: DDPM's 1000 steps twice dominate the run's time.
+DEFAULT_NUM = 256
 ROW_FIELDS = (
     "sampler",
     "library",
@@ -181,7 +184,7 @@ def _settings(scheduler) -> dict:
 def run(
     *,
     checkpoint: str | Path | None = None,
-    num: int = 256,
+    num: int = DEFAULT_NUM,
     steps: int = 100,
     seed: int = 0,
     work: str | Path | None = None,
@@ -189,9 +192,11 @@ def run(
 ) -> dict:
     r"""Sample ``num`` digits with each of ``SETTINGS`` from the same noise; time, FD, differences.
 
-    The defaults take about 5 minutes on 2 quiet CPU cores with the model kept by
-    ``bench ddim`` (two runs of DDPM's 1000 steps and three of DDIM's 100 on 256 images), and
-    about 4 more the first time, when the model is trained.
+    The defaults take about 5 minutes on 2 quiet CPU cores with the model that ``bench ddim``
+    keeps (two runs of DDPM's 1000 steps and three of DDIM's 100, on 256 images each: 2300
+    calls of the network at about 0.1 s each); where
+    there is none yet, training it first (``diffusion-path train``'s 4000 steps) takes longer
+    than the sampling.
 
     Args:
         checkpoint: A ``model.pt`` of the digits written by ``diffusion-path train``; ``None``
@@ -433,9 +438,16 @@ def table(result: dict) -> str:
         _row(result, "ddim", "diffusers", "identical")["max_diff"],
     )
     same = "equal" if s.get("ddpm_defaults_identical") else "close to"
+    small = (
+        f"**A small run** ({s['num']} samples per row; the default is {DEFAULT_NUM}): it shows "
+        "the page's shape, not the numbers of the default benchmark. "
+        if s["num"] < DEFAULT_NUM
+        else ""
+    )
     notes = [
         "",
-        f"{s['num']:,} samples per row from the same $x_T$ and the same fresh noise (lower FD is "
+        small
+        + f"{s['num']:,} samples per row from the same $x_T$ and the same fresh noise (lower FD is "
         f"better; {s['num']:,} real digits score {ddim['floor']:.2f}, the floor). Differences are "
         "the largest absolute difference between the states diffusers' scheduler visits and "
         "ours, over every step and pixel (images lie in $[-1, 1]$).",
