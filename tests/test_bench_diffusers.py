@@ -242,6 +242,9 @@ def test_a_quick_sample_run_agrees_where_configured_identically(quick_sample):
     text = bench.table(quick_sample)
     assert "use_clipped_model_output=True" in text and "raw $\\hat\\varepsilon$" in text
     assert "A small run" in text and quick_sample["machine"]["cpu"] in text
+    assert "the sampler's own work took" in text
+    for row in quick_sample["rows"]:  # the network's time is part of the whole
+        assert 0 < row["network_seconds"] <= row["seconds"]
     assert isinstance(bench.figure(quick_sample), Figure)
 
 
