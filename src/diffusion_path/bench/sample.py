@@ -16,7 +16,8 @@ with the defaults of ``diffusion-path train``; or a checkpoint given). It is sam
 
 Every sampler starts from the same $x_T$ and draws its fresh noise from a generator seeded the
 same, in the same order, so identically configured samplers visit the same states up to float
-rounding (our schedule is computed in float64, diffusers' in float32). Measured: time per image,
+rounding (ours reads each step's coefficients from the float64 schedule; diffusers computes them
+in float32, $\beta_t$ as $1 - \bar\alpha_t / \bar\alpha_{t-1}$). Measured: time per image,
 the digits FD beside its floor, and the largest difference between each diffusers trajectory
 and ours, over every state and pixel.
 """
@@ -498,7 +499,10 @@ def table(result: dict) -> str:
         "ours, over every step and pixel (images lie in $[-1, 1]$).",
         "",
         f"Configured identically, diffusers' schedulers follow ours to within {identical:.0e}: "
-        "float rounding (our schedule is float64, diffusers' float32). For DDPM, identical "
+        "float rounding. diffusers computes each step's coefficients in float32 (with "
+        "$\\beta_t$ recomputed as $1 - \\bar\\alpha_t / \\bar\\alpha_{t-1}$, which loses "
+        "digits where $\\beta_t$ is smallest, near the data), ours reads them from the float64 "
+        "schedule; the network carries the difference from step to step. For DDPM, identical "
         f"settings {same} diffusers' defaults. At its defaults diffusers' DDIM clips "
         "$\\hat x_0$ but keeps the network's raw $\\hat\\varepsilon$, so the two no longer "
         "describe the same $x_t$ (eq. C2.3); ours recomputes $\\hat\\varepsilon$ from the clipped "
