@@ -111,6 +111,7 @@ def navigation() -> list:
                 {"Notation": "reference/notation.md"},
                 {"Bibliography": "reference/bibliography.md"},
                 {"Command line": "reference/cli.md"},
+                {"Performance": "reference/performance.md"},
                 {
                     "API": [
                         "reference/api/index.md",

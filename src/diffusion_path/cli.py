@@ -498,6 +498,44 @@ def _figures(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _bench_options(chosen: list[str], pairs: list[str]) -> dict:
+    """``--set KEY=VALUE`` as a benchmark's options, each value of the type of the option's default."""
+    import inspect
+
+    from diffusion_path import bench
+
+    if len(chosen) != 1 or chosen[0] not in bench.names():
+        raise ValueError(f"name must be one benchmark to take --set; got {', '.join(chosen)}")
+    parameters = inspect.signature(bench.get(chosen[0]).run).parameters
+    options: dict = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or key not in parameters or key == "echo":
+            known = ", ".join(p for p in parameters if p != "echo")
+            raise ValueError(f"set must be KEY=VALUE with KEY one of {known}; got {pair!r}")
+        default = parameters[key].default
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                value: object = text.lower() == "true"
+            elif isinstance(default, tuple | list):
+                kind = type(default[0]) if default else float
+                value = tuple(kind(item) for item in text.split(",") if item)
+            elif isinstance(default, int | float):
+                value = type(default)(text)
+            elif default is None and key not in ("checkpoint", "work"):
+                value = int(text) if text.lstrip("-").isdigit() else text
+            else:
+                value = text
+        except ValueError:
+            raise ValueError(
+                f"set must give {key} a value like its default {default!r}; got {text!r}"
+            ) from None
+        options[key] = value
+    return options
+
+
 def _bench(args: argparse.Namespace) -> int:
     from diffusion_path import bench
     from diffusion_path.figures import table, table_names
@@ -513,6 +551,8 @@ def _bench(args: argparse.Namespace) -> int:
         if name not in tables and name not in benchmarks:
             raise ValueError(f"name must be one of {', '.join(benchmarks + tables)}; got {name!r}")
     options = {"checkpoint": args.checkpoint, "num": args.num}
+    if args.set:
+        options.update(_bench_options(chosen, args.set))
     given = [f"--{key}" for key, value in options.items() if value is not None]
     given += ["--save"] if args.save else []
     if given and any(name in tables for name in chosen):
@@ -679,6 +719,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", metavar="PATH", help="a benchmark's model (default: trained once, kept)"
     )
     bench.add_argument("--num", type=int, metavar="N", help="samples per setting (ddim: 500)")
+    bench.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a benchmark's option (repeatable), e.g. --set rounds=3 for bench train",
+    )
     bench.add_argument(
         "--save",
         action="store_true",

@@ -52,6 +52,9 @@ __all__ = [
 BENCHMARKS = {
     "ddim": "diffusion_path.bench.ddim",
     "recipe": "diffusion_path.bench.recipe",
+    "train": "diffusion_path.bench.train",
+    "sample": "diffusion_path.bench.sample",
+    "project": "diffusion_path.bench.project",
 }
 #: Where ``--save`` writes a result, relative to the repository's root.
 STORED = Path("docs") / "_stored" / "bench"
