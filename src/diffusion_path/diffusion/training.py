@@ -334,6 +334,7 @@ def train(
     generator: torch.Generator | None = None,
     on_log: Callable[[TrainState], None] | None = None,
     progress: bool | None = None,
+    loss_fn: Callable[..., torch.Tensor] | None = None,
 ) -> TrainState:
     r"""Train ``model`` on ``data`` with DDPM's simple loss (Algorithm 1), an EMA and checkpoints.
 
@@ -359,6 +360,8 @@ def train(
         generator: The source of randomness; by default one seeded with ``config.seed``.
         on_log: Called with the state every ``log_every`` steps (e.g. to draw samples).
         progress: Show a progress bar (``None``: only in a terminal, for 500 steps or more).
+        loss_fn: The loss of a batch, called as ``loss_fn(model, x0, schedule, generator)``,
+            a scalar (default: ``simple_loss``; Core Task 4's objectives plug in here).
 
     Returns:
         The final [`TrainState`][diffusion_path.diffusion.training.TrainState]; its ``ema`` is the
@@ -422,7 +425,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(step, config)
         with autocast:
-            loss = simple_loss(trained, x0, schedule, generator)
+            loss = (loss_fn or simple_loss)(trained, x0, schedule, generator)
         if not torch.isfinite(loss):
             where = (
                 f"; the last good checkpoint is {checkpoint_path}"
@@ -464,6 +467,7 @@ def train_toy(
     lr: float = 2e-3,
     ema_decay: float = 0.995,
     progress: bool | None = None,
+    loss_fn: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[nn.Module, list[float]]:
     r"""Train a small network on low-dimensional data: [`train`][diffusion_path.diffusion.training.train] with settings for it.
 
@@ -480,6 +484,7 @@ def train_toy(
         lr: Peak learning rate.
         ema_decay: Decay of the moving average of the weights, in $[0, 1)$.
         progress: Show a progress bar (``None``: only in a terminal, for 500 steps or more).
+        loss_fn: The loss of a batch, as in ``train`` (default: ``simple_loss``).
 
     Returns:
         ``(ema_model, losses)``: the averaged copy of the model, in eval mode, and the loss of
@@ -511,7 +516,9 @@ def train_toy(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        state = train(model, data, schedule, config, generator=generator, progress=progress)
+        state = train(
+            model, data, schedule, config, generator=generator, progress=progress, loss_fn=loss_fn
+        )
     finally:
         torch.set_num_threads(threads)
     return state.ema, state.losses
