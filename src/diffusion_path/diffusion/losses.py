@@ -171,9 +171,9 @@ def prior_kl(x0: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
     x0 = validation.float_tensor(x0, "x0", min_dim=2)
     schedule = validation.noise_schedule(schedule)
 
-    # Exercise: eq. (C4.6) — the mean and the log-variance of q(x_T | x_0), read from the schedule
-    # at the last index with gather; the KL divergence of each coordinate from the standard
-    # normal with Pre-Task 4's normal_kl; the mean over an example's coordinates.
+    # Exercise: eq. (C4.6) — the mean and the log-variance of the last noisy state given the data, read
+    # from the schedule at the last index with gather; the KL divergence of each coordinate from the
+    # standard normal with Pre-Task 4's normal_kl; the mean over an example's coordinates.
 
     last = torch.full((x0.shape[0],), schedule.T - 1, dtype=torch.long, device=x0.device)
     # $q(x_T \mid x_0) = \mathcal N(\sqrt{\bar\alpha_T} x_0, (1 - \bar\alpha_T) I)$
@@ -258,7 +258,7 @@ def vlb_term(
     # model's mean is the posterior mean (Core Task 2) at the clean data that the noise
     # prediction implies; its log-variance is log beta, the clipped log beta-tilde, or their
     # mix with weights v and 1 - v. For t >= 1 the term is the KL divergence of the true
-    # posterior from the model's step; for t = 0 it is minus the decoder's log-likelihood of
+    # posterior from the model's step; at index 0 it is minus the decoder's log-likelihood of
     # x0 (discretized: with the log of the standard deviation). Average each example's
     # coordinates, and pick per example by its own index.
 
