@@ -232,8 +232,8 @@ BUGS = [
     Bug(
         "the history never drops its oldest values",
         "ImportanceSampler",
-        "                self.losses[step] = torch.roll(self.losses[step], -1)\n"
-        "                self.losses[step, -1] = value",
+        "                stored[step, :-1] = stored[step, 1:].copy()\n"
+        "                stored[step, -1] = value",
         "                pass",
         "probabilities_follow_the_root_mean_square_of_the_last_values",
         "drop the oldest",

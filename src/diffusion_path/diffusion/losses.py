@@ -547,16 +547,17 @@ class ImportanceSampler:
         # Exercise: for each pair of an index and its value, put the value after the ones the
         # index holds; once it holds `history` values, drop the oldest to make room.
 
+        # NumPy views of the two tensors (the same memory): one value at a time, fast
+        stored, counts = self.losses.numpy(), self.counts.numpy()
         values = losses.detach().to(torch.float64).cpu().tolist()
         for step, value in zip(t.tolist(), values, strict=True):
-            count = int(self.counts[step])
-            if count < self.history:
-                self.losses[step, count] = value
-                self.counts[step] = count + 1
+            if counts[step] < self.history:
+                stored[step, counts[step]] = value
+                counts[step] += 1
             else:
                 # the oldest value out, the newest in at the end
-                self.losses[step] = torch.roll(self.losses[step], -1)
-                self.losses[step, -1] = value
+                stored[step, :-1] = stored[step, 1:].copy()
+                stored[step, -1] = value
 
 
 def training_losses(
