@@ -23,10 +23,12 @@ TASK = get_task("pre-1")
 LIMIT = 6  # seconds per function in the tests that time out
 
 
-def solved(task=TASK) -> str:
-    """The stub of ``task`` with every solution written where its TODO stands."""
+def solved(task=TASK, unsolved: tuple[str, ...] = ()) -> str:
+    """The stub of ``task`` with every solution but those of ``unsolved`` written where its TODO stands."""
     source = stub_source(task)
     for exercise in exercises(task):
+        if exercise.function in unsolved:
+            continue
         todo = f"{exercise.indent}# TODO: {exercise.todo.splitlines()[0]}"
         start = source.index(todo)
         end = source.index("raise NotImplementedError", start) + len("raise NotImplementedError")
@@ -104,6 +106,58 @@ def test_every_way_out_is_a_verdict_and_the_others_are_graded(work):
     for function in ("mvn_log_pdf", "mvn_pdf", "sample_mvn", "kl_monte_carlo"):
         assert "✔" in lines_of(result, function)[0], result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_functions_that_call_a_hung_one_are_not_run_again(work):
+    """mvn_pdf and kl_monte_carlo call mvn_log_pdf, which never returns: one wait, not three."""
+    (work / TASK.exercise_file).write_text(
+        with_first_line(solved(), "mvn_log_pdf", "while True: pass")
+    )
+    start = time.monotonic()
+    result = cli("check", TASK.id, "--impl", str(work), "--timeout", str(LIMIT))
+    elapsed = time.monotonic() - start
+    assert "stopped after" in lines_of(result, "mvn_log_pdf")[1], result.stdout
+    for function in ("mvn_pdf", "kl_monte_carlo"):
+        block = lines_of(result, function)
+        assert "depends on mvn_log_pdf, which did not finish: not run" in block[1], block
+    assert elapsed < 2 * LIMIT + 45, f"took {elapsed:.0f} s: a dependent waited again"
+
+
+def test_replacing_a_library_function_is_caught_and_undone(work):
+    """A file that swaps numpy.allclose for a yes-man fails, and the functions after it are judged truly."""
+    from diffusion_path.check import grade, load_implementation
+
+    source = with_first_line(
+        solved(), "gaussian_pdf", "import numpy; numpy.allclose = lambda *a, **k: True"
+    )
+    (work / TASK.exercise_file).write_text(source)
+    impl = load_implementation(TASK, work / TASK.exercise_file)
+    verdicts = {r.function: r for r in grade(TASK, impl)}
+    assert verdicts["gaussian_pdf"].check == "leaves_the_libraries_alone"
+    assert "replaced numpy.allclose" in verdicts["gaussian_pdf"].reason
+    assert all(r.status == "passed" for f, r in verdicts.items() if f != "gaussian_pdf"), verdicts
+    import numpy
+
+    assert numpy.allclose(0.0, 1.0) is False  # put back
+
+    (work / TASK.exercise_file).write_text(
+        solved() + "\nimport torch\n\ntorch.allclose = lambda *a, **k: True\n"
+    )
+    result = cli("check", TASK.id, "--impl", str(work))
+    assert result.returncode != 0
+    assert "replaces torch.allclose when imported" in result.stdout + result.stderr
+
+
+def test_a_class_waiting_for_another_unwritten_class_is_told_which(work):
+    """UNet calls ResidualBlock.forward: the verdict names the class, not its method."""
+    from diffusion_path.check import grade, load_implementation
+
+    task = get_task("core-3")
+    (work / task.exercise_file).write_text(solved(task, unsolved=("ResidualBlock",)))
+    impl = load_implementation(task, work / task.exercise_file)
+    verdicts = {r.function: r for r in grade(task, impl, functions=["ResidualBlock", "UNet"])}
+    assert verdicts["ResidualBlock"].status == "not implemented", verdicts["ResidualBlock"]
+    assert verdicts["UNet"].reason == "waits for ResidualBlock, which is not implemented yet"
 
 
 def test_a_file_that_exits_or_fails_at_import_is_named_with_its_line(work):
@@ -272,7 +326,10 @@ def test_ctrl_c_keeps_the_verdicts_so_far_and_exits_130(work):
 def test_figures_are_drawn_with_the_learners_functions(work):
     core = get_task("core-1")
     (work / core.exercise_file).write_text(solved(core))
-    result = cli("figures", core.id, "--impl", str(work), "--out", str(work / "out"), timeout=300)
+    result = cli(
+        "figures", core.id, "--impl", str(work), "--out", str(work / "out"), "--quick", timeout=300
+    )
     assert result.returncode == 0, result.stderr
+    assert f"drawing {core.id}/progressive-noising with your functions" in result.stdout
     written = sorted(p.name for p in (work / "out" / core.id).glob("*.png"))
     assert "progressive-noising.png" in written and "chain-vs-closed-form.png" in written

@@ -359,6 +359,10 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _figures(args: argparse.Namespace) -> int:
+    if args.quick:
+        from diffusion_path.tools.budget import QUICK
+
+        os.environ[QUICK] = "true"
     from diffusion_path.figures import figure_names, render, uses_impl, write_figure
     from diffusion_path.tasks import TASKS, get_task
 
@@ -385,6 +389,7 @@ def _figures(args: argparse.Namespace) -> int:
         if not names:
             _print(f"{task.id}: no figure of this task uses your functions")
         for name in names:
+            _print(f"drawing {task.id}/{name} with your functions ...")
             try:
                 _print(f"wrote {write_figure(task, name, args.out, impl)}")
             except NotImplementedError:
@@ -516,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--out", default="figures", metavar="DIR", help="output folder")
     figures.add_argument(
         "--impl", metavar="PATH", help="draw with your functions (the figures that use them)"
+    )
+    figures.add_argument(
+        "--quick",
+        action="store_true",
+        help="train for a few steps only: rough figures in seconds, to see that yours draw",
     )
     figures.set_defaults(run=_figures)
 

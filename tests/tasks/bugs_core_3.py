@@ -347,4 +347,103 @@ BUGS = [
         "unet_matches_eq_C3_5",
         "Concatenate the current features first",
     ),
+    # ------------------------------------------------------------------ found by a learner's trial
+    Bug(
+        "the features of t + 1: the paper's step instead of the code's index",
+        "timestep_embedding",
+        "angles = t.to(torch.float32)[:, None] * omega.to(t.device)[None, :]",
+        "angles = (t.to(torch.float32)[:, None] + 1) * omega.to(t.device)[None, :]",
+        "embedding_has_one_row_per_step",
+        "not t + 1",
+    ),
+    Bug(
+        "the model switched to eval mode inside the measurement",
+        "noise_prediction_mse",
+        "    model = validation.checked_predictor(model, tuple(x0.shape))\n",
+        "    if hasattr(model, 'eval'):\n        model.eval()\n"
+        "    model = validation.checked_predictor(model, tuple(x0.shape))\n",
+        "leaves_the_model_as_it_was",
+        "Leave model.eval() out",
+    ),
+    Bug(
+        "dropout on the skip path",
+        "ResidualBlock",
+        "return self.skip(x) + h",
+        "return self.skip(self.dropout(x)) + h",
+        "block_drops_out_where_eq_C3_3_says",
+        "not on the skip path",
+    ),
+    Bug(
+        "dropout before the activation",
+        "ResidualBlock",
+        "h = self.conv2(self.dropout(nn.functional.silu(self.norm2(h))))",
+        "h = self.conv2(nn.functional.silu(self.dropout(self.norm2(h))))",
+        "block_drops_out_where_eq_C3_3_says",
+        "not before the SiLU",
+    ),
+    Bug(
+        "the branch added in place onto the skip (the input itself when the widths agree)",
+        "ResidualBlock",
+        "return self.skip(x) + h",
+        "out = self.skip(x)\n        out += h\n        return out",
+        "block_leaves_its_input_alone",
+        "not out += h",
+    ),
+    Bug(
+        "the residual added in place onto the input",
+        "AttentionBlock",
+        "return x + self.proj(out)",
+        "x += self.proj(out)\n        return x",
+        "attention_leaves_its_input_alone",
+        "not x += ...",
+    ),
+    Bug(
+        "skips kept detached from the graph",
+        "UNet",
+        "skips.append(h)",
+        "skips.append(h.detach())",
+        "gradients_flow_through_the_skips",
+        "not h.detach()",
+    ),
+    Bug(
+        "a seed set inside a function that needs no randomness",
+        "timestep_embedding",
+        "angles = t.to(torch.float32)[:, None] * omega.to(t.device)[None, :]",
+        "torch.manual_seed(0)\n    angles = t.to(torch.float32)[:, None] * omega.to(t.device)[None, :]",
+        "leaves_the_global_random_state_alone",
+        "no torch.manual_seed",
+    ),
+    Bug(
+        "the keys used as the values",
+        "AttentionBlock",
+        "q, k, v = self.qkv(self.norm(x)).reshape(B, 3, self.heads, d, H * W).unbind(dim=1)",
+        "q, k, v = self.qkv(self.norm(x)).reshape(B, 3, self.heads, d, H * W).unbind(dim=1)\n"
+        "        v = k",
+        "attention_weights_sum_to_one",
+        "[Q; K; V] in that order",
+    ),
+    Bug(
+        "a GroupNorm of one group instead of the block's own",
+        "ResidualBlock",
+        "        h = self.conv1(nn.functional.silu(self.norm1(x)))\n"
+        "        # $+ A\\,\\mathrm{SiLU}(e)$, one number per example and channel, the same at every pixel\n"
+        "        h = h + self.embedding(nn.functional.silu(emb))[:, :, None, None]\n"
+        "        # $W_2 * \\mathrm{Dropout}(\\mathrm{SiLU}(\\mathrm{GN}(h)))$\n"
+        "        h = self.conv2(self.dropout(nn.functional.silu(self.norm2(h))))",
+        "        gn = nn.functional.group_norm\n"
+        "        h = self.conv1(nn.functional.silu(gn(x, 1, self.norm1.weight, self.norm1.bias)))\n"
+        "        h = h + self.embedding(nn.functional.silu(emb))[:, :, None, None]\n"
+        "        h = self.conv2(self.dropout(nn.functional.silu(gn(h, 1, self.norm2.weight, "
+        "self.norm2.bias))))",
+        "block_matches_eq_C3_3",
+        "not a GroupNorm of one group",
+    ),
+    Bug(
+        "the steps scaled to [0, 1) before the embedding",
+        "UNet",
+        "emb = self.time_embed(timestep_embedding(t, self.config.base_channels))",
+        "emb = self.time_embed(timestep_embedding(t / 1000, self.config.base_channels))",
+        "unet_matches_eq_C3_5",
+        "not t / T",
+    ),
 ]

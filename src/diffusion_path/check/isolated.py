@@ -215,6 +215,22 @@ def run_isolated(
     try:
         while report.import_problem is None:
             planned = state["functions"]
+            for function in [f for f in planned or [] if f not in done]:
+                hung = [
+                    used
+                    for used in state["uses"].get(function, ())
+                    if used in done and done[used].check == "finishes_in_time"
+                ]
+                if hung:  # it would hang in the same place: say so without waiting again
+                    record(
+                        FunctionResult(
+                            function,
+                            FAILED,
+                            reason=f"depends on {hung[0]}, which did not finish: not run",
+                            hint=f"Make {hung[0]} finish first; {function} calls it.",
+                            check="finishes_in_time",
+                        )
+                    )
             remaining = None if planned is None else [f for f in planned if f not in done]
             if remaining == []:
                 break

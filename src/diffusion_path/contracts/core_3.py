@@ -156,6 +156,11 @@ def embedding_has_one_row_per_step(impl):
         )
     first = to_numpy(emb)[0]
     expect(
+        not np.allclose(first, _embedding(np.array([1.0]), 8)[0], atol=1e-6),
+        f"row t = 0 is {np.round(first, 3).tolist()}, the features of step 1",
+        "Embed the index t as it comes (0-based, as the network is called): not t + 1.",
+    )
+    expect(
         np.allclose(first, [1, 1, 1, 1, 0, 0, 0, 0], atol=1e-6),
         f"row t = 0 is {np.round(first, 3).tolist()}; expected [1, 1, 1, 1, 0, 0, 0, 0]",
         ORDER_HINT,
@@ -357,9 +362,10 @@ def error_is_per_coordinate_in_the_order_asked(impl):
     assert_close(
         got,
         expected,
-        "the errors at the indices [4, 0, 2]",
+        "the result for the indices [4, 0, 2]",
         hint="Return one mean squared error per entry of t, in the order given; average over examples "
-        "and coordinates.",
+        "and coordinates. Make x_t and call the model at the same index, the one asked for "
+        "(0-based): no + 1 or - 1.",
     )
 
 
@@ -405,6 +411,62 @@ def measures_without_gradients(impl):
     )
 
 
+class _TimedLinear(torch.nn.Module):
+    """A noise predictor with weights, a dropout layer, and the signature model(x_t, t)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.0))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+
+@check(
+    "noise_prediction_mse",
+    hint="Call the model as it comes: no model.eval() or model.train() inside the measurement.",
+)
+def leaves_the_model_as_it_was(impl):
+    """The measurement leaves the model in the mode it came in, its weights untouched."""
+    layer = _TimedLinear().double()
+    before = [p.detach().clone() for p in layer.parameters()]
+    for mode in (True, False):
+        layer.train(mode)
+        impl.noise_prediction_mse(
+            layer,
+            _randn(20, 2, seed=7),
+            [1],
+            _schedule(),
+            torch.Generator().manual_seed(8),
+        )
+        expect(
+            layer.training == mode and all(m.training == mode for m in layer.modules()),
+            f"a model in {'train' if mode else 'eval'} mode came back in "
+            f"{'train' if layer.training else 'eval'} mode",
+            "Measure the model as it is given: switching its mode is the caller's choice (the "
+            "docstring: the model is called as it is). Leave model.eval() out.",
+        )
+    expect(
+        all(torch.equal(a, b) for a, b in zip(before, layer.parameters(), strict=True)),
+        "the model's weights changed during the measurement",
+        "Only call the model: no optimiser step, no in-place change of its parameters.",
+    )
+
+
+def _leaves_inputs_alone(name: str, call, *inputs: torch.Tensor) -> None:
+    """Run ``call(*inputs)`` and fail if it changed any of ``inputs`` in place."""
+    copies = [x.detach().clone() for x in inputs]
+    with torch.no_grad():
+        call(*inputs)
+    for i, (x, copy) in enumerate(zip(inputs, copies, strict=True)):
+        expect(
+            torch.equal(x, copy),
+            f"{name} changed its {'first' if i == 0 else 'second'} input in place",
+            "Build new tensors instead of changing the input: out = self.skip(x) + h, not "
+            "out += h or x += ... (with an identity skip, out is x itself).",
+        )
+
+
 # ----------------------------------------------------------------------------- NumPy layers
 def _group_norm(x: np.ndarray, groups: int, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     B, C, H, W = x.shape
@@ -440,10 +502,16 @@ def _p(module) -> dict[str, np.ndarray]:
 
 
 def _residual_numpy(
-    block, x: np.ndarray, emb: np.ndarray, groups: int, variant: str = ""
+    block,
+    x: np.ndarray,
+    emb: np.ndarray,
+    groups: int,
+    variant: str = "",
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Eq. (C3.3) from the block's own weights, in NumPy (eval mode: no dropout)."""
+    """Eq. (C3.3) from the block's own weights, in NumPy; ``mask``: dropout's (scaled) mask, if any."""
     p = _p(block)
+    groups = 1 if variant == "one-group" else groups
     act = (lambda a: np.maximum(a, 0.0)) if variant == "relu" else _silu
     if variant == "conv-first":
         h = _group_norm(
@@ -460,13 +528,15 @@ def _residual_numpy(
             p["conv1.bias"],
         )
     e = (act(emb) if variant != "raw-emb" else emb) @ p["embedding.weight"].T + p["embedding.bias"]
+    if variant == "emb-batch-mean":
+        e = np.broadcast_to(e.mean(axis=0, keepdims=True), e.shape)
     if variant not in ("emb-late", "emb-after-norm"):
         h = h + e[:, :, None, None]
     normed = _group_norm(h, groups, p["norm2.weight"], p["norm2.bias"])
     if variant == "emb-after-norm":
         normed = normed + e[:, :, None, None]
     h = _conv3x3(
-        act(normed),
+        act(normed) * (1.0 if mask is None else mask),
         p["conv2.weight"],
         p["conv2.bias"],
     )
@@ -543,6 +613,24 @@ def block_has_the_output_width(impl):
             f"(3, {c_in}, 5, 4); expected (3, {c_out}, 5, 4)",
             SHAPE_HINT,
         )
+        expect(
+            out.dtype == torch.float32,
+            f"ResidualBlock({c_in}, {c_out}) returned dtype {out.dtype} for a float32 input",
+            "Keep the input's dtype: no .double(), .half() or float64 constants in forward.",
+        )
+
+
+@check("ResidualBlock", hint=SKIP_HINT)
+def block_leaves_its_input_alone(impl):
+    """The block does not change x or emb in place (with an identity skip and with a 1×1 one)."""
+    for c_in, c_out in ((4, 4), (4, 6)):
+        block = _randomise(_block(impl, c_in, c_out), seed=9)
+        _leaves_inputs_alone(
+            f"ResidualBlock({c_in}, {c_out})",
+            block,
+            _randn(2, c_in, 3, 3, seed=8),
+            _randn(2, 6, seed=9),
+        )
 
 
 @check("ResidualBlock", hint=SKIP_HINT)
@@ -614,6 +702,12 @@ def block_drops_out_in_training_only(impl):
     )
 
 
+DROPOUT_PLACE_HINT = (
+    "Dropout acts on the activated features just before conv2, Dropout(SiLU(norm2(h))) as in "
+    "(C3.3): not before the SiLU, not on the skip path, not on the block's output."
+)
+
+
 @check("ResidualBlock", hint=BLOCK_HINT)
 def block_matches_eq_C3_3(impl):
     """With every weight set at random, the block equals eq. (C3.3) computed by hand in NumPy."""
@@ -640,6 +734,16 @@ def block_matches_eq_C3_3(impl):
                 "Each half of the branch is normalise, activate, then convolve (C3.3): GroupNorm comes first.",
             ),
             ("relu", "The activation is SiLU, x · sigmoid(x), not ReLU."),
+            (
+                "one-group",
+                "Normalise with the block's own GroupNorm layers (self.norm1, self.norm2), which "
+                "have `groups` groups — not a GroupNorm of one group (a LayerNorm over channels).",
+            ),
+            (
+                "emb-batch-mean",
+                "Each example gets its own projected embedding, shape (B, C): do not average it "
+                "over the batch.",
+            ),
         ]:
             if np.allclose(
                 got,
@@ -653,6 +757,29 @@ def block_matches_eq_C3_3(impl):
                     hint,
                 )
         assert_close(got, expected, f"ResidualBlock({c_in}, {c_out})'s output", hint=BLOCK_HINT)
+
+
+@check("ResidualBlock", hint=DROPOUT_PLACE_HINT)
+def block_drops_out_where_eq_C3_3_says(impl):
+    """In train mode with dropout 0.5, the block equals (C3.3) with the dropout mask before conv2."""
+    for c_in, c_out, seed in ((4, 4, 23), (4, 6, 24)):
+        block = _randomise(_block(impl, c_in, c_out, dropout=0.5), seed=seed).train()
+        x, emb = _randn(2, c_in, 4, 3, seed=seed + 1), _randn(2, 6, seed=seed + 2)
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(seed)
+            got = to_numpy(block(x, emb))
+            torch.manual_seed(seed)  # the same draw: dropout's mask depends only on the shape
+            mask = torch.nn.functional.dropout(
+                torch.ones(2, c_out, 4, 3, dtype=torch.float64), 0.5, training=True
+            )
+        expected = _residual_numpy(block, to_numpy(x), to_numpy(emb), 2, mask=to_numpy(mask))
+        assert_close(
+            got,
+            expected,
+            f"ResidualBlock({c_in}, {c_out})'s output in train mode",
+            rtol=1e-6,
+            hint=DROPOUT_PLACE_HINT,
+        )
 
 
 @check(
@@ -688,7 +815,7 @@ def _attention_numpy(
         qkv = qkv.reshape(B, heads, 3, d, H * W).transpose(0, 2, 1, 3, 4)
     else:
         qkv = qkv.reshape(B, 3, heads, d, H * W)
-    q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+    q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 1 if variant == "v-is-k" else 2]
     scale = {"no-scale": 1.0, "scale-d": 1.0 / d, "scale-C": 1.0 / math.sqrt(C)}.get(
         variant, 1.0 / math.sqrt(d)
     )
@@ -727,7 +854,7 @@ def _attention(impl, channels: int = 4, heads: int = 1):
 
 @check("AttentionBlock", hint=ATTENTION_HINT)
 def attention_keeps_the_shape(impl):
-    """Attention maps (B, C, H, W) to the same shape, for one and two heads, on a non-square map."""
+    """Attention maps (B, C, H, W) to the same shape and dtype, for one and two heads, on a non-square map."""
     for heads in (1, 2):
         out = _attention(impl, 4, heads)(torch.randn(2, 4, 2, 3))
         expect(
@@ -736,6 +863,29 @@ def attention_keeps_the_shape(impl):
             "The output has the input's shape: after the weighted sum, put the heads back together "
             "and reshape to (B, C, H, W) with the H and W of x.",
         )
+        expect(
+            out.dtype == torch.float32,
+            f"with {heads} head(s) the output has dtype {out.dtype} for a float32 input",
+            "Keep the input's dtype: no .double(), .half() or float64 constants in forward.",
+        )
+
+
+@check(
+    "AttentionBlock",
+    hint="Return x + self.proj(out), a new tensor: not x += ..., which changes the caller's x.",
+)
+def attention_leaves_its_input_alone(impl):
+    """The block does not change x in place."""
+    block = _randomise(_attention(impl, 4, 2), seed=41)
+    x = _randn(2, 4, 3, 3, seed=42)
+    copy = x.clone()
+    with torch.no_grad():
+        block(x)
+    expect(
+        torch.equal(x, copy),
+        "AttentionBlock changed its input in place",
+        "Return x + self.proj(out), a new tensor: not x += ..., which changes the caller's x.",
+    )
 
 
 @check("AttentionBlock", hint="Return x + proj(out): the block is residual.")
@@ -786,6 +936,12 @@ def attention_weights_sum_to_one(impl):
     x = _randn(2, 4, 3, 3, seed=42)
     with torch.no_grad():
         got = block(x)
+    expect(
+        not np.allclose(to_numpy(got), _attention_numpy(block, to_numpy(x), 1, 2, "v-is-k")),
+        "the output is a weighted sum of the keys, not of the values",
+        "The values are the third part of qkv's output, after the queries and the keys: "
+        "[Q; K; V] in that order (C3.4).",
+    )
     p = _p(block)
     value = p["qkv.bias"][8:]
     expected = (
@@ -925,7 +1081,8 @@ def _images(settings: dict, n: int, seed: int) -> tuple[torch.Tensor, torch.Tens
 
 def _wired(impl, model, x: torch.Tensor, t: torch.Tensor, variant: str = "") -> torch.Tensor:
     """Eq. (C3.5) on the network's own stages (or a common mistake's wiring, for the verdict)."""
-    emb = model.time_embed(impl.timestep_embedding(t, model.config.base_channels).to(x.dtype))
+    steps = t / 1000 if variant == "scaled-t" else t
+    emb = model.time_embed(impl.timestep_embedding(steps, model.config.base_channels).to(x.dtype))
     h, skips = x, []
     for stage in model.down:
         h = stage(h, emb)
@@ -944,12 +1101,29 @@ def unet_keeps_the_shape(impl):
     for settings in CONFIGS:
         model = _unet(impl, settings)
         x, t = _images(settings, 2, seed=70)
-        with torch.no_grad():
-            out = model(x, t)
+        copy = x.clone()
+        try:
+            with torch.no_grad():
+                out = model(x, t)
+        except NotImplementedError:
+            raise
+        except RuntimeError as error:  # widths that do not meet: the stages are wired wrongly
+            message = (str(error).splitlines() or [type(error).__name__])[0]
+            expect(False, f"for {settings} the network raised: {message}", UNET_HINT)
         expect(
             tuple(out.shape) == tuple(x.shape),
             f"for {settings} the output has shape {tuple(out.shape)}, expected {tuple(x.shape)}",
             UNET_HINT,
+        )
+        expect(
+            out.dtype == x.dtype,
+            f"for {settings} the output has dtype {out.dtype}, expected the input's {x.dtype}",
+            "Keep the input's dtype: the time features are float32, like the network.",
+        )
+        expect(
+            torch.equal(x, copy),
+            "the network changed its input x in place",
+            "Start from h = x and build new tensors; never change x itself.",
         )
 
 
@@ -1044,6 +1218,11 @@ def unet_matches_eq_C3_5(impl):
                     "torch.cat([h, skip], dim=1), as the up stages' weights expect.",
                 ),
                 ("no-middle", "Run the middle stage between the way down and the way up."),
+                (
+                    "scaled-t",
+                    "Embed the steps as they come, the integer indices 0..T-1: not t / T — the "
+                    "embedding's frequencies are made for whole steps.",
+                ),
             ]:
                 try:
                     variant_out = _wired(impl, model, x, t, variant)
@@ -1054,6 +1233,31 @@ def unet_matches_eq_C3_5(impl):
                 if torch.allclose(got, variant_out, rtol=1e-5, atol=1e-6):
                     expect(False, f"for {settings} the network is wired as {variant!r}", hint)
         assert_close(got, expected, f"the output for {settings}", rtol=1e-5, hint=UNET_HINT)
+
+
+@check(
+    "UNet",
+    hint="Keep the skips in the graph: append h itself, not h.detach(), so gradients flow through them.",
+)
+def gradients_flow_through_the_skips(impl):
+    """The gradient with respect to the input equals that of eq. (C3.5): nothing is cut from the graph."""
+    settings = CONFIGS[1]
+    model = _unet(impl, settings, seed=76)
+    x, t = _images(settings, 2, seed=77)
+    weights = _randn(*x.shape, seed=78).float()
+    grads = []
+    for forward in (lambda x: model(x, t), lambda x: _wired(impl, model, x, t)):
+        x_in = x.clone().requires_grad_(True)
+        (forward(x_in) * weights).sum().backward()
+        grads.append(x_in.grad)
+    assert_close(
+        grads[0],
+        grads[1],
+        "the gradient of the output with respect to x",
+        rtol=1e-4,
+        hint="Keep every skip in the autograd graph: skips.append(h), not h.detach(); no "
+        "torch.no_grad() in forward.",
+    )
 
 
 __all__ = ["CONTRACT"]

@@ -56,6 +56,10 @@ RNG_HINT = (
     "rng.random(...) for NumPy; torch.randn(..., generator=generator) for PyTorch — never from "
     "np.random.*, torch.randn without generator=, the random module, or a new default_rng()."
 )
+GLOBAL_STATE_HINT = (
+    "This function needs no randomness: no torch.manual_seed, np.random.seed or random draws "
+    "inside it — they change the random numbers of everything the caller runs next."
+)
 ERROR_HINT = (
     "Check {argument} and raise ValueError(f'{argument} must ..., got {{{argument}!r}}') when it "
     "is not valid — where the function starts, or where the value is first needed — so that the "
@@ -339,7 +343,59 @@ def checks_for(spec: FunctionSpec, reference: Callable) -> list[Check]:
     source = next((p for p in ("rng", "generator") if p in signature.parameters), None)
     if source is not None:
         checks.append(_randomness_check(spec, reference, signature, source))
+    else:
+        checks.append(_global_state_check(spec, reference))
     return checks + _error_checks(spec, reference, signature)
+
+
+def _global_states() -> tuple:
+    import torch
+
+    return (_numpy_global_state(), torch.random.get_rng_state(), random.getstate())
+
+
+def _same_states(a: tuple, b: tuple) -> bool:
+    import torch
+
+    return np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+
+
+def _global_state_check(spec: FunctionSpec, reference: Callable) -> Check:
+    """A function without a random source leaves the global random state alone, as its reference does."""
+    name = spec.name
+
+    def untouched(impl: object) -> None:
+        before = _global_states()
+        spec.example()(reference)
+        if not _same_states(before, _global_states()):
+            return  # the reference itself draws from it (a network's initial weights): no rule
+        import torch
+
+        saved = (np.random.get_state(), torch.random.get_rng_state(), random.getstate())  # noqa: NPY002
+        try:  # from a state no seed inside the function would give back
+            np.random.seed(20_231_129)  # noqa: NPY002
+            torch.manual_seed(20_231_129)
+            random.seed(20_231_129)
+            before = _global_states()
+            spec.example()(getattr(impl, name))
+            changed = not _same_states(before, _global_states())
+        finally:
+            np.random.set_state(saved[0])  # noqa: NPY002
+            torch.random.set_rng_state(saved[1])
+            random.setstate(saved[2])
+        if changed:
+            raise Failure(
+                f"{name} changed the global random state (a seed set or a number drawn)",
+                GLOBAL_STATE_HINT,
+            )
+
+    return Check(
+        name,
+        "leaves_the_global_random_state_alone",
+        f"{name} leaves the global random state alone",
+        GLOBAL_STATE_HINT,
+        untouched,
+    )
 
 
 def _numpy_global_state() -> np.ndarray:

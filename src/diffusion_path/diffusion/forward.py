@@ -8,8 +8,10 @@ $$q(x_t \mid x_{t-1}) = \mathcal N\big(\sqrt{1-\beta_t}\,x_{t-1},\ \beta_t I\big
 and, because affine maps and sums of independent Gaussians stay Gaussian (Pre-Task 1),
 $t$ steps collapse into one (eq. 4):
 
-$$q(x_t \mid x_0) = \mathcal N\big(\sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t) I\big),
-\qquad x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon.$$
+$$\begin{gathered}
+q(x_t \mid x_0) = \mathcal N\big(\sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t) I\big), \\
+x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon.
+\end{gathered}$$
 
 In code the step is a 0-based index ``t`` into the schedule's arrays: ``t`` means step $t + 1$,
 so ``q_sample(x0, t, ...)`` draws $x_{t+1}$ and ``q_step(x, t, ...)`` takes $x_t$ to $x_{t+1}$
@@ -36,8 +38,10 @@ def q_sample(
 ) -> torch.Tensor:
     r"""Sample $x_{t+1} \sim q(x_{t+1} \mid x_0)$ in one shot (DDPM eq. 4), for the 0-based index ``t``.
 
-    $$x_{t+1} = \sqrt{\bar\alpha_{t+1}}\,x_0 + \sqrt{1-\bar\alpha_{t+1}}\,\varepsilon,
-    \qquad \varepsilon \sim \mathcal N(0, I),$$
+    $$\begin{gathered}
+    x_{t+1} = \sqrt{\bar\alpha_{t+1}}\,x_0 + \sqrt{1-\bar\alpha_{t+1}}\,\varepsilon, \\
+    \varepsilon \sim \mathcal N(0, I),
+    \end{gathered}$$
 
     with $\sqrt{\bar\alpha_{t+1}}$ = ``schedule.sqrt_alpha_bars[t]``.
 
@@ -89,8 +93,10 @@ def q_step(
 ) -> torch.Tensor:
     r"""One step of the forward Markov chain, $x_{t+1} \sim q(x_{t+1} \mid x_t)$ (DDPM eq. 2).
 
-    $$x_{t+1} = \sqrt{1-\beta_{t+1}}\,x_t + \sqrt{\beta_{t+1}}\,\varepsilon,
-    \qquad \varepsilon \sim \mathcal N(0, I),$$
+    $$\begin{gathered}
+    x_{t+1} = \sqrt{1-\beta_{t+1}}\,x_t + \sqrt{\beta_{t+1}}\,\varepsilon, \\
+    \varepsilon \sim \mathcal N(0, I),
+    \end{gathered}$$
 
     with $\beta_{t+1}$ = ``schedule.betas[t]``. ``q_step(x0, 0, ...)`` makes $x_1$ from the data,
     and applying ``q_step`` for ``t = 0, 1, ..., k`` gives a draw of ``q_sample(x0, k, ...)``.

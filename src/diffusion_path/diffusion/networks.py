@@ -36,9 +36,11 @@ __all__ = ["NoiseMLP", "noise_prediction_mse", "timestep_embedding", "weights_fr
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     r"""Sinusoidal features of the steps $t$: $k = \text{dim}/2$ cosines, then $k$ sines (Transformer Sec. 3.5).
 
-    $$\mathrm{emb}(t) = \big[\cos(\omega_0 t), \dots, \cos(\omega_{k-1} t),\
-    \sin(\omega_0 t), \dots, \sin(\omega_{k-1} t)\big],\qquad
-    \omega_i = \text{max\_period}^{-i/k}$$
+    $$\begin{gathered}
+    \mathrm{emb}(t) = \big[\cos(\omega_0 t), \dots, \cos(\omega_{k-1} t),\
+    \sin(\omega_0 t), \dots, \sin(\omega_{k-1} t)\big], \\
+    \omega_i = \text{max\_period}^{-i/k}
+    \end{gathered}$$
 
     The convention is that of the improved-DDPM code of Nichol & Dhariwal: frequencies from
     $\omega_0 = 1$ down to $\omega_{k-1} = \text{max\_period}^{-(k-1)/k}$, geometrically spaced
@@ -245,4 +247,4 @@ def noise_prediction_mse(
             x_t = q_sample(x0, index, schedule, noise=eps)
             # $\frac1{Nd}\sum_n \lVert \varepsilon_n - \varepsilon_\theta(x_t^{(n)}, t) \rVert^2$
             errors.append(torch.mean((eps - model(x_t, index)) ** 2))
-    return torch.stack(errors)
+    return torch.stack(errors).to(x0.dtype)

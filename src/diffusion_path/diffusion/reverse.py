@@ -3,17 +3,21 @@ r"""Core Task 2: the reverse process — the forward posterior, and ancestral sa
 Given $x_0$, the forward process can be run backwards exactly: Bayes' rule on two Gaussians
 gives the posterior of [DDPM](https://arxiv.org/abs/2006.11239) eqs. (6)–(7),
 
-$$q(x_{t-1} \mid x_t, x_0) = \mathcal N\big(\tilde\mu_t(x_t, x_0),\ \tilde\beta_t I\big),\quad
-\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0
- + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t,\quad
-\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t.$$
+$$\begin{aligned}
+q(x_{t-1} \mid x_t, x_0) &= \mathcal N\big(\tilde\mu_t(x_t, x_0),\ \tilde\beta_t I\big), \\
+\tilde\mu_t &= \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0
+ + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t, \\
+\tilde\beta_t &= \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t.
+\end{aligned}$$
 
 A generative model does not know $x_0$, so it predicts it — or, equivalently, the noise
 $\varepsilon$ that was added (eq. 4 turns one into the other) — and plugs the prediction into
 $\tilde\mu_t$. One reverse step (Algorithm 2) is
 
-$$x_{t-1} = \tilde\mu_t\big(x_t, \hat x_0(x_t, \varepsilon_\theta(x_t, t))\big) + \sigma_t z,
-\qquad z \sim \mathcal N(0, I),\quad \sigma_t^2 \in \{\tilde\beta_t, \beta_t\},$$
+$$\begin{aligned}
+x_{t-1} &= \tilde\mu_t\big(x_t, \hat x_0(x_t, \varepsilon_\theta(x_t, t))\big) + \sigma_t z, \\
+z &\sim \mathcal N(0, I),\quad \sigma_t^2 \in \{\tilde\beta_t, \beta_t\},
+\end{aligned}$$
 
 with no noise at the last step, $t = 1$, which returns the data $x_0$. The fresh noise of a
 reverse step is $z$; the noise $\varepsilon$ is the one the forward process added.
@@ -56,9 +60,11 @@ def q_posterior(
 
     For the 0-based index ``t`` (the paper's step $t + 1$):
 
-    $$\tilde\mu_{t+1} = \frac{\sqrt{\bar\alpha_t}\,\beta_{t+1}}{1-\bar\alpha_{t+1}}\,x_0
-    + \frac{\sqrt{\alpha_{t+1}}\,(1-\bar\alpha_t)}{1-\bar\alpha_{t+1}}\,x_{t+1},\qquad
-    \tilde\beta_{t+1} = \frac{1-\bar\alpha_t}{1-\bar\alpha_{t+1}}\,\beta_{t+1}$$
+    $$\begin{aligned}
+    \tilde\mu_{t+1} &= \frac{\sqrt{\bar\alpha_t}\,\beta_{t+1}}{1-\bar\alpha_{t+1}}\,x_0
+    + \frac{\sqrt{\alpha_{t+1}}\,(1-\bar\alpha_t)}{1-\bar\alpha_{t+1}}\,x_{t+1}, \\
+    \tilde\beta_{t+1} &= \frac{1-\bar\alpha_t}{1-\bar\alpha_{t+1}}\,\beta_{t+1}
+    \end{aligned}$$
 
     The two weights and the variance are the schedule's ``posterior_mean_coef1[t]``,
     ``posterior_mean_coef2[t]`` and ``posterior_variance[t]``, computed once in float64. At
@@ -308,9 +314,11 @@ def ddpm_step(
 
     For the 0-based index ``t`` (the paper's step $t + 1$):
 
-    $$x_t = \tilde\mu_{t+1}\big(x_{t+1}, \hat x_0\big) + \sigma_{t+1} z,\qquad
-    \hat x_0 = \frac{x_{t+1} - \sqrt{1-\bar\alpha_{t+1}}\,\varepsilon_\theta}{\sqrt{\bar\alpha_{t+1}}},\qquad
-    z \sim \mathcal N(0, I)\ \text{for } t > 0,\ z = 0 \text{ at } t = 0$$
+    $$\begin{aligned}
+    x_t &= \tilde\mu_{t+1}\big(x_{t+1}, \hat x_0\big) + \sigma_{t+1} z, \\
+    \hat x_0 &= \frac{x_{t+1} - \sqrt{1-\bar\alpha_{t+1}}\,\varepsilon_\theta}{\sqrt{\bar\alpha_{t+1}}}, \\
+    z &\sim \mathcal N(0, I)\ \text{for } t > 0,\quad z = 0 \text{ at } t = 0
+    \end{aligned}$$
 
     Without clipping, $\tilde\mu_{t+1}(x_{t+1}, \hat x_0)$ equals DDPM eq. (11),
     $\frac{1}{\sqrt{\alpha_{t+1}}}\big(x_{t+1} - \frac{\beta_{t+1}}{\sqrt{1-\bar\alpha_{t+1}}}\varepsilon_\theta\big)$.
@@ -390,8 +398,10 @@ def ddpm_sample(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     r"""Generate samples by ancestral sampling from pure noise (DDPM Algorithm 2).
 
-    $$x_T \sim \mathcal N(0, I);\quad \text{for } t = T, \dots, 1:\quad
-    x_{t-1} = \tilde\mu_t\big(x_t, \hat x_0(x_t, \varepsilon_\theta(x_t, t))\big) + \sigma_t z$$
+    $$\begin{aligned}
+    &x_T \sim \mathcal N(0, I); \quad \text{for } t = T, \dots, 1: \\
+    &\quad x_{t-1} = \tilde\mu_t\big(x_t, \hat x_0(x_t, \varepsilon_\theta(x_t, t))\big) + \sigma_t z
+    \end{aligned}$$
 
     In 0-based indices the loop runs ``t = T-1, ..., 0``; each step is
     [`ddpm_step`][diffusion_path.diffusion.reverse.ddpm_step], and the last one adds no noise.

@@ -3,8 +3,10 @@ r"""Core Task 1, part 1: noise schedules, the numbers that say how fast the forw
 The forward process of [DDPM](https://arxiv.org/abs/2006.11239) adds Gaussian noise of
 variance $\beta_t$ at each step $t = 1, \dots, T$. Everything else follows from that sequence:
 
-$$\alpha_t = 1 - \beta_t, \qquad \bar\alpha_t = \prod_{s=1}^{t} \alpha_s, \qquad
-\mathrm{SNR}(t) = \frac{\bar\alpha_t}{1 - \bar\alpha_t}.$$
+$$\begin{gathered}
+\alpha_t = 1 - \beta_t, \qquad \bar\alpha_t = \prod_{s=1}^{t} \alpha_s, \\
+\mathrm{SNR}(t) = \frac{\bar\alpha_t}{1 - \bar\alpha_t}.
+\end{gathered}$$
 
 The math counts steps from 1, as the paper does; arrays count from 0. Index ``t`` of every
 array holds step $t + 1$: ``betas[t]`` is $\beta_{t+1}$ and ``alpha_bars[t]`` is
@@ -35,8 +37,10 @@ __all__ = ["NoiseSchedule", "cosine_beta_schedule", "gather", "linear_beta_sched
 def linear_beta_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
     r"""DDPM's linear schedule: $T$ variances evenly spaced from ``beta_start`` to ``beta_end``.
 
-    $$\beta_t = \beta_{\text{start}} + \frac{t-1}{T-1}\,(\beta_{\text{end}} - \beta_{\text{start}}),
-    \qquad t = 1, \dots, T$$
+    $$\begin{gathered}
+    \beta_t = \beta_{\text{start}} + \frac{t-1}{T-1}\,(\beta_{\text{end}} - \beta_{\text{start}}), \\
+    t = 1, \dots, T
+    \end{gathered}$$
 
     DDPM (Sec. 4) uses $T = 1000$, $\beta_1 = 10^{-4}$, $\beta_T = 0.02$. With far fewer steps
     the same end points leave much of the signal at $t = T$: raise ``beta_end`` then.
@@ -71,9 +75,12 @@ def linear_beta_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.0
 def cosine_beta_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
     r"""The cosine schedule of Nichol & Dhariwal (2021), eq. (17), turned into variances $\beta_t$.
 
-    $$\bar\alpha(\tau) = \frac{f(\tau)}{f(0)},\quad f(\tau) = \cos^2\!\Big(\frac{\tau/T + s}{1+s}\cdot
-    \frac{\pi}{2}\Big),\qquad \beta_t = \min\Big(1 - \frac{\bar\alpha(t)}{\bar\alpha(t-1)},\ \beta_{\max}\Big),
-    \quad t = 1, \dots, T$$
+    $$\begin{aligned}
+    \bar\alpha(\tau) &= \frac{f(\tau)}{f(0)},\quad
+    f(\tau) = \cos^2\!\Big(\frac{\tau/T + s}{1+s}\cdot\frac{\pi}{2}\Big), \\
+    \beta_t &= \min\Big(1 - \frac{\bar\alpha(t)}{\bar\alpha(t-1)},\ \beta_{\max}\Big),
+    \quad t = 1, \dots, T
+    \end{aligned}$$
 
     The offset $s$ keeps $\beta$ from being vanishingly small near $t = 1$; the clip at
     $\beta_{\max}$ avoids the singularity at $\tau = T$ (Improved DDPM, Sec. 3.2).
@@ -114,8 +121,10 @@ def cosine_beta_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> t
 class NoiseSchedule:
     r"""A noise schedule $\beta_1, \dots, \beta_T$ and every quantity derived from it (float64).
 
-    $$\alpha_t = 1 - \beta_t,\quad \bar\alpha_t = \prod_{s=1}^{t}\alpha_s,\quad \bar\alpha_0 = 1,\quad
-    \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$$
+    $$\begin{aligned}
+    \alpha_t &= 1 - \beta_t,\quad \bar\alpha_t = \prod_{s=1}^{t}\alpha_s,\quad \bar\alpha_0 = 1, \\
+    \tilde\beta_t &= \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t
+    \end{aligned}$$
 
     Attributes are float64 tensors of shape ``(T,)``; entry ``t`` belongs to step $t + 1$:
 

@@ -234,8 +234,10 @@ class UNetConfig:
 class ResidualBlock(nn.Module):
     r"""A residual block with time conditioning (DDPM Appendix B; the Wide ResNet's block).
 
-    $$h = W_1 * \mathrm{SiLU}(\mathrm{GN}(x)) + A\,\mathrm{SiLU}(e),\qquad
-    \mathrm{out} = S x + W_2 * \mathrm{Dropout}(\mathrm{SiLU}(\mathrm{GN}(h)))$$
+    $$\begin{gathered}
+    h = W_1 * \mathrm{SiLU}(\mathrm{GN}(x)) + A\,\mathrm{SiLU}(e), \\
+    \mathrm{out} = S x + W_2 * \mathrm{Dropout}(\mathrm{SiLU}(\mathrm{GN}(h)))
+    \end{gathered}$$
 
     with $W_1, W_2$ 3×3 convolutions, $A$ a linear map of the time embedding $e$ to one number
     per channel (added at every pixel), and $S$ the identity when the widths agree or a 1×1
@@ -308,8 +310,10 @@ class ResidualBlock(nn.Module):
 class AttentionBlock(nn.Module):
     r"""Self-attention over the $H W$ pixels of a feature map, with a residual connection.
 
-    $$[Q; K; V] = W_{qkv}\,\mathrm{GN}(x),\qquad
-    \mathrm{out} = x + W_o\,\big(V\,\mathrm{softmax}(K^\top Q / \sqrt{d})\big)$$
+    $$\begin{gathered}
+    [Q; K; V] = W_{qkv}\,\mathrm{GN}(x), \\
+    \mathrm{out} = x + W_o\,\big(V\,\mathrm{softmax}(K^\top Q / \sqrt{d})\big)
+    \end{gathered}$$
 
     per head: $Q, K, V$ are $d \times HW$ with $d$ = ``channels / heads``, and the softmax runs
     over the keys, so that every pixel (a column of $Q$) takes a weighted average of the values
@@ -358,7 +362,8 @@ class AttentionBlock(nn.Module):
         d = C // self.heads
         # $[Q; K; V] = W_{qkv}\,\mathrm{GN}(x)$, each (B, heads, d, HW)
         q, k, v = self.qkv(self.norm(x)).reshape(B, 3, self.heads, d, H * W).unbind(dim=1)
-        # $\mathrm{softmax}(K^\top Q / \sqrt d)$ over the keys: weights[b, h, i, j] for query i, key j
+        # $\mathrm{softmax}(K^\top Q / \sqrt d)$ over the keys, stored transposed:
+        # weights[b, h, i, j] for query i and key j, so the softmax runs along the last axis
         weights = torch.softmax(torch.einsum("bhdi,bhdj->bhij", q, k) / math.sqrt(d), dim=-1)
         # every query's weighted average of the values, heads back together: (B, C, H, W)
         out = torch.einsum("bhij,bhdj->bhdi", weights, v).reshape(B, C, H, W)

@@ -3,8 +3,10 @@ r"""Pre-Task 5: denoising autoencoders — learn to remove Gaussian noise, and f
 A denoising autoencoder ([Vincent et al. 2008](https://doi.org/10.1145/1390156.1390294)) sees a
 corrupted example and is trained to return the clean one:
 
-$$\tilde x = x + \sigma\varepsilon,\ \varepsilon \sim \mathcal N(0, I),\qquad
-\min_\theta\ \mathbb E\,\lVert D_\theta(\tilde x) - x\rVert^2 .$$
+$$\begin{gathered}
+\tilde x = x + \sigma\varepsilon,\ \varepsilon \sim \mathcal N(0, I), \\
+\min_\theta\ \mathbb E\,\lVert D_\theta(\tilde x) - x\rVert^2 .
+\end{gathered}$$
 
 The minimiser of a squared error is a conditional mean, so the best possible denoiser is
 $D^*(\tilde x) = \mathbb E[x \mid \tilde x]$. For Gaussian data $\mathcal N(\boldsymbol\mu, \Sigma)$
@@ -122,8 +124,10 @@ def denoising_loss(
 ) -> torch.Tensor:
     r"""The denoising autoencoder's loss: squared error between the clean batch and the model's output on its corrupted copy.
 
-    $$L(\theta) = \frac{1}{B\,d}\sum_{i=1}^{B}\big\lVert D_\theta(\tilde x_i, \sigma_i) - x_i\big\rVert^2,
-    \qquad \tilde x_i = x_i + \sigma_i\varepsilon_i$$
+    $$\begin{gathered}
+    L(\theta) = \frac{1}{B\,d}\sum_{i=1}^{B}\big\lVert D_\theta(\tilde x_i, \sigma_i) - x_i\big\rVert^2, \\
+    \tilde x_i = x_i + \sigma_i\varepsilon_i
+    \end{gathered}$$
 
     the reconstruction criterion of Vincent et al. (2008) with squared error, averaged
     over every entry ($d$ numbers per example). The model is called as ``model(x_noisy, sigma)``
@@ -300,8 +304,10 @@ def tweedie_score(
 class DenoisingAutoencoder(nn.Module):
     r"""A denoising autoencoder on flattened examples: an encoder to a small latent, a decoder back.
 
-    $$D_\theta(\tilde x) = g_\theta\big(f_\theta(\tilde x)\big),\qquad
-    f_\theta: \mathbb R^d \to \mathbb R^k,\quad g_\theta: \mathbb R^k \to \mathbb R^d$$
+    $$\begin{gathered}
+    D_\theta(\tilde x) = g_\theta\big(f_\theta(\tilde x)\big), \\
+    f_\theta: \mathbb R^d \to \mathbb R^k,\quad g_\theta: \mathbb R^k \to \mathbb R^d
+    \end{gathered}$$
 
     Each example is flattened to ``dim`` numbers (an 8×8 digit to 64) and the output is reshaped
     to the input's shape. The encoder and the decoder are multilayer perceptrons with SiLU

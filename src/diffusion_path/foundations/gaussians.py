@@ -202,8 +202,10 @@ def mvn_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
 def sample_mvn(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     r"""``n`` samples of $\mathcal N(\boldsymbol\mu, \Sigma)$: standard normals coloured by Cholesky.
 
-    $$\mathbf x = \boldsymbol\mu + L\boldsymbol\varepsilon, \qquad
-    \boldsymbol\varepsilon \sim \mathcal N(0, I),\ \Sigma = LL^\top$$
+    $$\begin{gathered}
+    \mathbf x = \boldsymbol\mu + L\boldsymbol\varepsilon, \\
+    \boldsymbol\varepsilon \sim \mathcal N(0, I),\ \Sigma = LL^\top
+    \end{gathered}$$
 
     This is the reparameterisation trick: the randomness sits in $\boldsymbol\varepsilon$,
     and $\mathbf x$ is a differentiable function of $\boldsymbol\mu$ and $L$.
@@ -383,8 +385,10 @@ def kl_monte_carlo(
 ) -> tuple[float, float]:
     r"""Monte-Carlo estimate of $D_{\mathrm{KL}}(p\,\|\,q)$, with its standard error.
 
-    $$D_{\mathrm{KL}} \approx \frac1n \sum_{i=1}^n \big[\log p(\mathbf x_i) - \log q(\mathbf x_i)\big],
-    \qquad \mathbf x_i \sim p$$
+    $$\begin{gathered}
+    D_{\mathrm{KL}} \approx \frac1n \sum_{i=1}^n \big[\log p(\mathbf x_i) - \log q(\mathbf x_i)\big], \\
+    \mathbf x_i \sim p
+    \end{gathered}$$
 
     The standard error is the sample standard deviation of the $n$ terms (with $n - 1$ in its
     denominator) over $\sqrt n$. The estimator is unbiased but noisy; comparing it with

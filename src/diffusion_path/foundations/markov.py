@@ -15,8 +15,10 @@ $|\lambda_2|$: the error shrinks like $|\lambda_2|^t$.
 
 The chain that matters most for diffusion lives on $\mathbb R$: the Gaussian AR(1) chain
 
-$$x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon_t, \qquad
-\varepsilon_t \sim \mathcal N(0, 1),$$
+$$\begin{gathered}
+x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon_t, \\
+\varepsilon_t \sim \mathcal N(0, 1),
+\end{gathered}$$
 
 whose stationary law is $\mathcal N(0, 1)$. It is the forward process of DDPM
 (arXiv 2006.11239, eq. 2), and its $t$-step marginal has the closed form of DDPM eq. (4).
@@ -201,8 +203,10 @@ def stationary_by_iteration(
 def stationary_by_eigenvector(P: np.ndarray) -> np.ndarray:
     r"""The stationary distribution as the left eigenvector of $P$ for the eigenvalue 1.
 
-    $$\boldsymbol\pi P = \boldsymbol\pi \iff P^\top \boldsymbol\pi^\top = \boldsymbol\pi^\top,
-    \qquad \textstyle\sum_i \pi_i = 1$$
+    $$\begin{gathered}
+    \boldsymbol\pi P = \boldsymbol\pi \iff P^\top \boldsymbol\pi^\top = \boldsymbol\pi^\top, \\
+    \textstyle\sum_i \pi_i = 1
+    \end{gathered}$$
 
     Args:
         P: Transition matrix, shape ``(S, S)``, with a unique stationary distribution.
@@ -235,8 +239,10 @@ def stationary_by_eigenvector(P: np.ndarray) -> np.ndarray:
 def stationary_by_linear_solve(P: np.ndarray) -> np.ndarray:
     r"""The stationary distribution by solving $\boldsymbol\pi(P - I) = 0$ with $\sum_i \pi_i = 1$.
 
-    $$A\boldsymbol\pi^\top = \mathbf e_S, \qquad
-    A = (P - I)^\top \text{ with its last row set to } \mathbf 1^\top$$
+    $$\begin{gathered}
+    A\boldsymbol\pi^\top = \mathbf e_S, \\
+    A = (P - I)^\top \text{ with its last row set to } \mathbf 1^\top
+    \end{gathered}$$
 
     One of the $S$ balance equations is redundant (the rows of $P$ sum to 1), so it is
     replaced by the normalisation, leaving an $S \times S$ system with a unique solution
@@ -323,8 +329,10 @@ def is_reversible(P: np.ndarray, atol: float = 1e-10) -> bool:
 def second_eigenvalue(P: np.ndarray) -> float:
     r"""The second-largest eigenvalue modulus $|\lambda_2|$ of $P$: the speed of convergence.
 
-    $$\lVert \mathbf p_t - \boldsymbol\pi \rVert = O(|\lambda_2|^t), \qquad
-    1 = |\lambda_1| \ge |\lambda_2| \ge \dots \ge |\lambda_S|$$
+    $$\begin{gathered}
+    \lVert \mathbf p_t - \boldsymbol\pi \rVert = O(|\lambda_2|^t), \\
+    1 = |\lambda_1| \ge |\lambda_2| \ge \dots \ge |\lambda_S|
+    \end{gathered}$$
 
     The eigenvalue $\lambda_1 = 1$ belongs to $\boldsymbol\pi$; every other component of
     $\mathbf p_0$ decays at least as fast as $|\lambda_2|^t$. The *spectral gap*
@@ -419,8 +427,10 @@ def ar1_chain(
 ) -> np.ndarray:
     r"""Paths of the Gaussian AR(1) chain: DDPM's forward process (arXiv 2006.11239, eq. 2).
 
-    $$x_t = \sqrt{1 - \beta_t}\, x_{t-1} + \sqrt{\beta_t}\, \varepsilon_t, \qquad
-    \varepsilon_t \sim \mathcal N(0, 1)$$
+    $$\begin{gathered}
+    x_t = \sqrt{1 - \beta_t}\, x_{t-1} + \sqrt{\beta_t}\, \varepsilon_t, \\
+    \varepsilon_t \sim \mathcal N(0, 1)
+    \end{gathered}$$
 
     Each step shrinks the signal and adds just enough noise that $\mathcal N(0, 1)$ is
     left invariant: if $x_{t-1} \sim \mathcal N(0, 1)$ then
@@ -477,8 +487,10 @@ def ar1_marginal(
 ) -> tuple[np.ndarray, float]:
     r"""Closed-form law of the AR(1) chain after $t$ steps: DDPM eq. (4).
 
-    $$x_t \mid x_0 \sim \mathcal N\big(\sqrt{\bar\alpha_t}\, x_0,\ 1 - \bar\alpha_t\big),
-    \qquad \bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s)$$
+    $$\begin{gathered}
+    x_t \mid x_0 \sim \mathcal N\big(\sqrt{\bar\alpha_t}\, x_0,\ 1 - \bar\alpha_t\big), \\
+    \bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s)
+    \end{gathered}$$
 
     Unrolling the chain, $x_t$ is $\sqrt{\bar\alpha_t}\,x_0$ plus a sum of independent
     Gaussians whose variances add up to $1 - \bar\alpha_t$. For a constant $\beta$,

@@ -374,8 +374,10 @@ def sample_uniform_box(
 ) -> np.ndarray:
     r"""Draw ``n`` points uniformly from the box $\prod_i [\ell_i, h_i]$.
 
-    $$\mathbf x = \boldsymbol\ell + (\mathbf h - \boldsymbol\ell) \odot \mathbf u, \qquad
-    \mathbf u \sim \mathcal U(0, 1)^d$$
+    $$\begin{gathered}
+    \mathbf x = \boldsymbol\ell + (\mathbf h - \boldsymbol\ell) \odot \mathbf u, \\
+    \mathbf u \sim \mathcal U(0, 1)^d
+    \end{gathered}$$
 
     Args:
         low: Lower corner $\boldsymbol\ell$, shape ``(d,)``.
@@ -425,8 +427,10 @@ def rejection_sample(
 
     Propose $x \sim q$ and $u \sim \mathcal U(0, 1)$, and
 
-    $$\text{accept } x \text{ if } u \le \frac{f(x)}{M q(x)}, \qquad
-    \Pr(\text{accept}) = \frac{Z}{M}.$$
+    $$\begin{gathered}
+    \text{accept } x \text{ if } u \le \frac{f(x)}{M q(x)}, \\
+    \Pr(\text{accept}) = \frac{Z}{M}.
+    \end{gathered}$$
 
     Accepted points follow $p = f / Z$ exactly.
 
@@ -502,8 +506,10 @@ def rejection_sample(
 def log_mean_exp(log_w: np.ndarray) -> float:
     r"""The log of the mean of $e^{\log w_i}$, computed without overflow.
 
-    $$\log \frac1n \sum_i w_i = m + \log \frac1n \sum_i e^{\log w_i - m},
-    \qquad m = \max_i \log w_i$$
+    $$\begin{gathered}
+    \log \frac1n \sum_i w_i = m + \log \frac1n \sum_i e^{\log w_i - m}, \\
+    m = \max_i \log w_i
+    \end{gathered}$$
 
     Args:
         log_w: Log-weights, shape ``(n,)``; ``-inf`` entries stand for zero weights.
@@ -533,8 +539,10 @@ def log_mean_exp(log_w: np.ndarray) -> float:
 def effective_sample_size(log_w: np.ndarray) -> float:
     r"""Kish's effective sample size of importance weights.
 
-    $$\mathrm{ESS} = \frac{\big(\sum_i w_i\big)^2}{\sum_i w_i^2} = \frac{1}{\sum_i \bar w_i^2},
-    \qquad \bar w_i = \frac{w_i}{\sum_j w_j}$$
+    $$\begin{gathered}
+    \mathrm{ESS} = \frac{\big(\sum_i w_i\big)^2}{\sum_i w_i^2} = \frac{1}{\sum_i \bar w_i^2}, \\
+    \bar w_i = \frac{w_i}{\sum_j w_j}
+    \end{gathered}$$
 
     It is $n$ for equal weights and $1$ when one weight carries everything.
 
@@ -570,8 +578,10 @@ def effective_sample_size(log_w: np.ndarray) -> float:
 def log_z_estimate(log_w: np.ndarray) -> tuple[float, float]:
     r"""Estimate $\log Z$ from importance weights, with its standard error.
 
-    $$\log \hat Z = \log \frac1n \sum_i w_i, \qquad
-    \mathrm{se}(\log \hat Z) \approx \frac{\operatorname{sd}(w)}{\sqrt n\ \bar w}$$
+    $$\begin{gathered}
+    \log \hat Z = \log \frac1n \sum_i w_i, \\
+    \mathrm{se}(\log \hat Z) \approx \frac{\operatorname{sd}(w)}{\sqrt n\ \bar w}
+    \end{gathered}$$
 
     The weights' mean $\hat Z$ is unbiased for $Z$; its log is slightly biased low. The
     standard error comes from the delta method, $\operatorname{se}(\log \hat Z) \approx
@@ -615,8 +625,10 @@ def importance_sampling(
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Draw ``n`` proposals from $q$ and weight them towards the unnormalised target $f$.
 
-    $$x_i \sim q, \qquad \log w_i = \log f(x_i) - \log q(x_i), \qquad
-    \mathbb E_q[w] = \int f = Z$$
+    $$\begin{gathered}
+    x_i \sim q, \qquad \log w_i = \log f(x_i) - \log q(x_i), \\
+    \mathbb E_q[w] = \int f = Z
+    \end{gathered}$$
 
     Args:
         log_f: Log of the unnormalised target, shape ``(n, ...)`` to ``(n,)``.
@@ -717,8 +729,10 @@ def metropolis_hastings(
     Each step proposes a Gaussian move of standard deviation $s$ and accepts it with the
     Metropolis probability:
 
-    $$x' = x + s\,\boldsymbol\varepsilon, \quad \boldsymbol\varepsilon \sim \mathcal N(0, I),
-    \qquad \alpha(x \to x') = \min\Big(1, \frac{f(x')}{f(x)}\Big)$$
+    $$\begin{gathered}
+    x' = x + s\,\boldsymbol\varepsilon, \quad \boldsymbol\varepsilon \sim \mathcal N(0, I), \\
+    \alpha(x \to x') = \min\Big(1, \frac{f(x')}{f(x)}\Big)
+    \end{gathered}$$
 
     (the symmetric proposal cancels from the Hastings ratio). A rejected proposal leaves
     the chain where it was. The chain satisfies detailed balance with respect to
@@ -793,8 +807,10 @@ def langevin_dynamics(
 
     With step size $\tau$,
 
-    $$x_{k+1} = x_k + \frac{\tau}{2}\nabla_x \log p(x_k) + \sqrt{\tau}\, z_k,
-    \qquad z_k \sim \mathcal N(0, I)$$
+    $$\begin{gathered}
+    x_{k+1} = x_k + \frac{\tau}{2}\nabla_x \log p(x_k) + \sqrt{\tau}\, z_k, \\
+    z_k \sim \mathcal N(0, I)
+    \end{gathered}$$
 
     As $\tau \to 0$ and $k \to \infty$ the samples follow $p$ (Song & Ermon,
     arXiv 1907.05600, Sec. 2.2, who write $\epsilon$ for $\tau$). Only the score

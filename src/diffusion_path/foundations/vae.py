@@ -119,8 +119,10 @@ def reparameterize(
 ) -> torch.Tensor:
     r"""A sample of $\mathcal N(\mu, \operatorname{diag}\sigma^2)$ that gradients flow through (Kingma & Welling eq. (10)).
 
-    $$z = \mu + \sigma \odot \varepsilon, \qquad \sigma = e^{\frac12\log\sigma^2}, \qquad
-    \varepsilon \sim \mathcal N(0, I)$$
+    $$\begin{gathered}
+    z = \mu + \sigma \odot \varepsilon, \qquad \sigma = e^{\frac12\log\sigma^2}, \\
+    \varepsilon \sim \mathcal N(0, I)
+    \end{gathered}$$
 
     The randomness is in $\varepsilon$ alone, which does not depend on $\mu$ or $\sigma$, so
     $\partial z / \partial\mu = 1$ and $\partial z / \partial\log\sigma^2 = \tfrac12\sigma\varepsilon$:
@@ -478,8 +480,10 @@ def elbo(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""One-sample estimate of the evidence lower bound of each example, and its two terms (Kingma & Welling eqs. (3), (10)).
 
-    $$\mathcal L(x) = \log p_\theta(x \mid z) - D_{\mathrm{KL}}\big(q_\phi(z \mid x)\,\|\,p(z)\big),
-    \qquad z = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon$$
+    $$\begin{gathered}
+    \mathcal L(x) = \log p_\theta(x \mid z) - D_{\mathrm{KL}}\big(q_\phi(z \mid x)\,\|\,p(z)\big), \\
+    z = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon
+    \end{gathered}$$
 
     The reconstruction term is estimated with one reparameterised code per example; the KL term
     is exact ([`normal_kl`][diffusion_path.foundations.vae.normal_kl] summed over the code's
@@ -543,9 +547,11 @@ def iwae_bound(
 ) -> torch.Tensor:
     r"""The importance-weighted bound $\mathcal L_k$ of each example, one estimate (Burda et al., Sec. 3).
 
-    $$\mathcal L_k(x) = \log\frac1k\sum_{i=1}^k w_i, \qquad
-    w_i = \frac{p_\theta(x \mid z_i)\,p(z_i)}{q_\phi(z_i \mid x)}, \qquad
-    z_i = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon_i$$
+    $$\begin{gathered}
+    \mathcal L_k(x) = \log\frac1k\sum_{i=1}^k w_i, \\
+    w_i = \frac{p_\theta(x \mid z_i)\,p(z_i)}{q_\phi(z_i \mid x)}, \\
+    z_i = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon_i
+    \end{gathered}$$
 
     Pre-Task 2's importance sampling, eq. (P2.6), with $q_\phi(z \mid x)$ as the proposal and
     $p_\theta(x, z)$ as the unnormalised target: the mean weight is unbiased for $p_\theta(x)$,
@@ -627,8 +633,10 @@ def ais_log_likelihood(
     $\mathcal N(0, I)$ and one Metropolis–Hastings step size fits every example and every
     coordinate. The change of variables multiplies the density by $\prod_j s_j$:
 
-    $$f_u(u) = p_\theta(x \mid m + s \odot u)\,p(m + s \odot u)\prod_j s_j,
-    \qquad \int f_u(u)\,du = p_\theta(x).$$
+    $$\begin{gathered}
+    f_u(u) = p_\theta(x \mid m + s \odot u)\,p(m + s \odot u)\prod_j s_j, \\
+    \int f_u(u)\,du = p_\theta(x).
+    \end{gathered}$$
 
     With ``inverse_temperatures = [0, 1]`` and the encoder's proposal this is the importance
     sampling of [`iwae_bound`][diffusion_path.foundations.vae.iwae_bound] with $k = n$; more

@@ -788,12 +788,16 @@ def checked_model(model: object, shape: tuple[int, ...], name: str = "model"):
         >>> broken(torch.ones(2, 1), torch.tensor([7, 7]))
         Traceback (most recent call last):
         ValueError: model returned NaN or inf at step t = 7 (2 of 2 entries)
+        >>> broken(torch.ones(2, 1), 3)
+        Traceback (most recent call last):
+        ValueError: model returned NaN or inf at step t = 3 (2 of 2 entries)
     """
     if not callable(model):
         raise ValueError(f"{name} must be callable as {name}(x_t, t), got {type(model).__name__}")
 
     def checked(x, t):
-        return finite_output(model(x, t), name, shape, f"at step t = {int(t.reshape(-1)[0])}")
+        step = int(t.reshape(-1)[0]) if hasattr(t, "reshape") else int(t)
+        return finite_output(model(x, t), name, shape, f"at step t = {step}")
 
     return checked
 
