@@ -92,7 +92,7 @@ def _gaussian_terms(vlb_terms, schedule: NoiseSchedule, variance: str) -> torch.
     """The bound's terms of N(0, I) data in D_GAUSS dimensions with the exact oracle, continuous decoder."""
     eye = torch.eye(D_GAUSS, dtype=torch.float64)
     oracle = GaussianOracle(torch.zeros(D_GAUSS, dtype=torch.float64), eye, schedule)
-    n = scaled(20_000, quick=500)
+    n = scaled(10_000, quick=500)
     x0 = torch.randn(n, D_GAUSS, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with _one_thread():
         return vlb_terms(
@@ -158,7 +158,7 @@ def _trained(training_losses, sampler_class, vlb_terms, bits_per_dim, name: str)
         model = LearnedVarianceMLP(dim, gen)
     sampler = sampler_class(T_DIGITS) if importance else None
     steps = scaled(1500, quick=6)
-    every = scaled(150, quick=3)
+    every = scaled(250, quick=3)
 
     def loss_fn(network, x0, schedule, generator) -> torch.Tensor:
         losses, t, terms = training_losses(
@@ -281,16 +281,19 @@ def vlb_terms_figure(impl) -> Figure:
         ("beta_tilde", "C4", r"$\sigma_t^2 = \tilde\beta_t$"),
     ):
         mean = results[(name, variance)].mean(dim=0).numpy()
-        ax.plot(steps, mean[1:-1], color=color, label=f"$L_{{t-1}}$, {label}")
-        ax.scatter([0], [mean[0]], color=color, marker="o", zorder=3)
-    ax.axhline(0.0, color="gray", lw=0.6)
+        ax.plot(
+            steps,
+            mean[1:-1],
+            color=color,
+            label=f"$L_{{t-1}}$, {label}; $L_0$ = {mean[0]:.2f}, $L_T$ = {mean[-1]:.0e}",
+        )
     ax.set(
-        xlabel="step t (the term $L_{t-1}$; $L_0$ at t = 0)",
+        xlabel="step t (the term $L_{t-1}$)",
         ylabel="nats per dimension",
-        title=r"$x_0 \sim \mathcal{N}(0, I)$, exact $\varepsilon^*$",
-        yscale="symlog",
+        title=r"$x_0 \sim \mathcal{N}(0, I)$, exact $\varepsilon^*$, " + name,
+        yscale="log",
     )
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax = axes[1]
     for key, _, _, _ in OBJECTIVES:
         result = trained(impl, key)
