@@ -474,3 +474,31 @@ def test_the_importance_sampler_waits_for_a_full_history_then_follows_the_root_m
     expected = sampler.probabilities()
     torch.testing.assert_close(p, expected[t])
     assert float((counts - expected).abs().max()) < Z_BOUND * math.sqrt(0.25 / 100_000)
+
+
+# ----------------------------------------------------------------------------- figures
+def test_figures_and_tables_are_drawn_with_the_implementation_they_are_given(monkeypatch):
+    """Each figure calls the functions of the ``impl`` it is given (the reference, recorded), quickly."""
+    from types import SimpleNamespace
+
+    from matplotlib.figure import Figure
+
+    from diffusion_path.diffusion import losses
+    from diffusion_path.figures import core_4
+
+    monkeypatch.setenv("DIFFUSION_PATH_QUICK", "true")
+    called = set()
+
+    def recording(name):
+        def wrapper(*args, **kwargs):
+            called.add(name)
+            return getattr(losses, name)(*args, **kwargs)
+
+        return wrapper
+
+    impl = SimpleNamespace(**{name: recording(name) for name in losses.__all__})
+    for name, make in core_4.FIGURES.items():
+        assert isinstance(make(impl), Figure), name
+    assert called == {"ImportanceSampler", "bits_per_dim", "training_losses", "vlb_terms"}
+    for name, make in core_4.TABLES.items():
+        assert make().count("\n|") >= 4, name
