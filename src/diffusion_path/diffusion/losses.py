@@ -10,8 +10,8 @@ L_T = D_{\mathrm{KL}}\big(q(x_T \mid x_0)\,\|\,p(x_T)\big),$$
 $$L_{t-1} = D_{\mathrm{KL}}\big(q(x_{t-1} \mid x_t, x_0)\,\|\,p_\theta(x_{t-1} \mid x_t)\big),\qquad
 L_0 = -\log p_\theta(x_0 \mid x_1).$$
 
-Every KL term is between two Gaussians (Pre-Task 4's
-[`normal_kl`][diffusion_path.foundations.vae.normal_kl]), and $L_0$ is the decoder's negative
+Every KL term is between two Gaussians (Pre-Task 4's ``normal_kl``,
+in ``diffusion_path.foundations.vae``), and $L_0$ is the decoder's negative
 log-likelihood: a Gaussian density for real data, or the probability of the data's bin for
 images with a fixed number of grey levels (DDPM eq. (13)). Terms are reported per example in
 nats per dimension, the mean over the coordinates of one example.
