@@ -499,6 +499,41 @@ def test_figures_and_tables_are_drawn_with_the_implementation_they_are_given(mon
     impl = SimpleNamespace(**{name: recording(name) for name in losses.__all__})
     for name, make in core_4.FIGURES.items():
         assert isinstance(make(impl), Figure), name
-    assert called == {"ImportanceSampler", "bits_per_dim", "training_losses", "vlb_terms"}
+    assert called == {
+        "ImportanceSampler",
+        "bits_per_dim",
+        "prior_kl",
+        "training_losses",
+        "vlb_term",
+        "vlb_terms",
+    }
     for name, make in core_4.TABLES.items():
         assert make().count("\n|") >= 4, name
+
+
+def test_the_level_posterior_network_is_exact_where_the_noise_is_small():
+    """At the first step the likelihood picks each pixel's level: the noise is predicted exactly."""
+    from diffusion_path.figures import core_4
+
+    schedule = core_4.digit_schedule()
+    model = core_4.LevelPosteriorMLP(schedule, dim=64, generator=torch.Generator().manual_seed(0))
+    _, held = core_4._digits()
+    x0 = held[:50]
+    t = torch.zeros(len(x0), dtype=torch.long)
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1)).clamp(
+        -2.0, 2.0
+    )  # within half a level's gap
+    x_t = (
+        schedule.sqrt_alpha_bars[0].float() * x0
+        + schedule.sqrt_one_minus_alpha_bars[0].float() * eps
+    )
+    with torch.no_grad():
+        assert torch.allclose(model(x_t, t), eps, atol=1e-3)
+    learned = core_4.LevelPosteriorMLP(schedule, dim=64, learned_variance=True)
+    assert learned(x_t, t).shape == (50, 128)
+
+
+def test_the_histogram_baseline_is_between_zero_and_the_uniform_model():
+    from diffusion_path.figures import core_4
+
+    assert 0.0 < core_4.histogram_bits() < math.log2(core_4.LEVELS)
