@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 __all__ = [
     "density_contour",
@@ -122,7 +123,7 @@ def image_grid(
     return figure
 
 
-def outlined_grid(images, columns: int) -> np.ndarray:
+def outlined_grid(images: ArrayLike, columns: int) -> np.ndarray:
     """One-channel images ``(N, 1, H, W)`` in $[-1, 1]$ as one 2-D array in [0, 1], each in a grey frame.
 
     Every image gets a one-pixel frame of grey (0.5), so that neighbouring images stay apart even
