@@ -196,8 +196,9 @@ TASKS: tuple[Task, ...] = (
         "Variational bound and loss",
         "core/4-variational-bound.md",
         ("core-3", "pre-4"),
-        60,
-        "the DDPM bound and the simple loss",
+        90,
+        "the DDPM bound in bits per dimension, the simple and hybrid losses",
+        ("diffusion_path.diffusion.losses",),
     ),
     Task(
         "core-5",

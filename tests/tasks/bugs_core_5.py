@@ -134,6 +134,14 @@ BUGS = [
     ),
     # ------------------------------------------------------------------ training_step
     Bug(
+        "the loss it is given ignored: always the simple loss",
+        "training_step",
+        "loss = (loss_fn or simple_loss)(model, x0, schedule, generator)",
+        "loss = simple_loss(model, x0, schedule, generator)",
+        "the_loss_it_is_given_is_the_one_minimised",
+        "with loss_fn when it is not None",
+    ),
+    Bug(
         "the gradients are never cleared",
         "training_step",
         ZERO_GRAD,

@@ -439,6 +439,47 @@ def the_step_follows_the_gradient_of_the_batch(impl):
 
 @check(
     "training_step",
+    hint="When loss_fn is given, it is the loss of the step: call it as "
+    "loss_fn(model, x0, schedule, generator) where the simple loss is called otherwise.",
+)
+def the_loss_it_is_given_is_the_one_minimised(impl):
+    """With ``loss_fn`` given, the step descends that loss (here the squared norm of w) and returns it."""
+    model = _Linear([0.5, -1.0, 2.0], [0.0, 0.0, 0.0])
+    before = to_numpy(model.w).copy()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    data = torch.tensor(C_POINT).repeat(4, 1)
+
+    def weight_norm(network, x0, schedule, generator):
+        return (network.w**2).sum()
+
+    loss = impl.training_step(
+        model,
+        optimizer,
+        data,
+        _schedule(),
+        torch.Generator().manual_seed(1),
+        None,
+        "fp32",
+        weight_norm,
+    )
+    # d/dw |w|^2 = 2 w, and b has no gradient: SGD leaves it where it was
+    assert_close(
+        to_numpy(model.w),
+        before - 0.1 * 2 * before,
+        "w after one step on loss_fn = |w|^2",
+        rtol=1e-9,
+        hint="The step must descend the loss it is given: compute the loss with loss_fn when it "
+        "is not None, and with simple_loss only when it is.",
+    )
+    expect(
+        isinstance(loss, float) and math.isclose(loss, float((before**2).sum()), rel_tol=1e-9),
+        f"training_step returned {loss!r}; loss_fn's value before the step is {float((before**2).sum()):.6g}",
+        "Return the value of the loss that was minimised — loss_fn's, when it is given.",
+    )
+
+
+@check(
+    "training_step",
     hint="Clear the gradients first (optimizer.zero_grad()): backward adds to what is already there.",
 )
 def stale_gradients_are_cleared_first(impl):

@@ -247,6 +247,7 @@ def training_step(
     generator: torch.Generator,
     grad_clip: float | None = None,
     precision: str = "fp32",
+    loss_fn: Callable[..., torch.Tensor] | None = None,
 ) -> float:
     r"""One optimisation step of DDPM's Algorithm 1: the simple loss of a batch, its gradient, a step.
 
@@ -266,6 +267,9 @@ def training_step(
         generator: The source of the loss's steps and noise.
         grad_clip: The largest global norm of the gradient, $c > 0$ (``None``: no clipping).
         precision: ``"fp32"``, or ``"bf16"`` for the model and the loss under bfloat16 autocast.
+        loss_fn: The loss to minimise instead of the simple loss, called as
+            ``loss_fn(model, x0, schedule, generator)`` (``None``: ``simple_loss``; Core Task 4's
+            bounds are such losses).
 
     Returns:
         The batch's loss before the step, as a Python float.
@@ -273,7 +277,8 @@ def training_step(
     Raises:
         ValueError: if ``x0`` is not a finite float tensor, ``schedule`` is not a schedule,
             ``generator`` is not a ``torch.Generator``, ``grad_clip`` is neither ``None`` nor a
-            number > 0, or ``precision`` is not ``"fp32"`` or ``"bf16"``.
+            number > 0, ``precision`` is not ``"fp32"`` or ``"bf16"``, or ``loss_fn`` is
+            neither ``None`` nor callable.
 
     Examples:
         >>> from diffusion_path.diffusion.networks import NoiseMLP
@@ -292,17 +297,19 @@ def training_step(
     if grad_clip is not None:
         grad_clip = validation.positive_number(grad_clip, "grad_clip")
     precision = validation.one_of(precision, PRECISIONS, "precision")
+    if loss_fn is not None and not callable(loss_fn):
+        raise ValueError(f"loss_fn must be None or callable, got {type(loss_fn).__name__}")
     # mixed precision when asked: the model and the loss run under bfloat16 autocast
     autocast = torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
-    # Exercise: eq. (C5.2) — clear the gradients the previous step left, compute the simple loss
-    # of the batch under `autocast`, and, if it is finite, back-propagate, clip the global norm
-    # of the gradient to grad_clip (when given) and let the optimiser take its step. Return the
-    # loss as a Python float, finite or not.
+    # Exercise: eq. (C5.2) — clear the gradients the previous step left, compute the batch's loss
+    # (loss_fn when given, else the simple loss) under `autocast`, and, if it is finite,
+    # back-propagate, clip the global norm of the gradient to grad_clip (when given) and let the
+    # optimiser take its step. Return the loss as a Python float, finite or not.
 
     optimizer.zero_grad(set_to_none=True)
     with autocast:
-        loss = simple_loss(model, x0, schedule, generator)
+        loss = (loss_fn or simple_loss)(model, x0, schedule, generator)
     if not torch.isfinite(loss):  # diverged: no step, the caller stops
         return loss.item()
     loss.backward()
@@ -545,6 +552,7 @@ def train(
     generator: torch.Generator | None = None,
     on_log: Callable[[TrainState], None] | None = None,
     progress: bool | None = None,
+    loss_fn: Callable[..., torch.Tensor] | None = None,
 ) -> TrainState:
     r"""Train ``model`` on ``data`` with DDPM's simple loss (Algorithm 1), an EMA and checkpoints.
 
@@ -571,6 +579,8 @@ def train(
         generator: The source of randomness; by default one seeded with ``config.seed``.
         on_log: Called with the state every ``log_every`` steps (e.g. to draw samples).
         progress: Show a progress bar (``None``: only in a terminal, for 500 steps or more).
+        loss_fn: The loss of a batch, called as ``loss_fn(model, x0, schedule, generator)``,
+            a scalar (default: ``simple_loss``; Core Task 4's objectives plug in here).
 
     Returns:
         The final [`TrainState`][diffusion_path.diffusion.training.TrainState]; its ``ema`` is the
@@ -626,7 +636,14 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(step, config)
             loss = training_step(
-                trained, optimizer, x0, schedule, generator, config.grad_clip, config.precision
+                trained,
+                optimizer,
+                x0,
+                schedule,
+                generator,
+                config.grad_clip,
+                config.precision,
+                loss_fn,
             )
             if not math.isfinite(loss):
                 where = (
@@ -685,6 +702,7 @@ def train_toy(
     lr: float = 2e-3,
     ema_decay: float = 0.995,
     progress: bool | None = None,
+    loss_fn: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[nn.Module, list[float]]:
     r"""Train a small network on low-dimensional data: [`train`][diffusion_path.diffusion.training.train] with settings for it.
 
@@ -701,6 +719,7 @@ def train_toy(
         lr: Peak learning rate.
         ema_decay: Decay of the moving average of the weights, in $[0, 1)$.
         progress: Show a progress bar (``None``: only in a terminal, for 500 steps or more).
+        loss_fn: The loss of a batch, as in ``train`` (default: ``simple_loss``).
 
     Returns:
         ``(ema_model, losses)``: the averaged copy of the model, in eval mode, and the loss of
@@ -732,7 +751,9 @@ def train_toy(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        state = train(model, data, schedule, config, generator=generator, progress=progress)
+        state = train(
+            model, data, schedule, config, generator=generator, progress=progress, loss_fn=loss_fn
+        )
     finally:
         torch.set_num_threads(threads)
     return state.ema, state.losses

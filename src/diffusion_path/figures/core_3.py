@@ -28,7 +28,7 @@ from diffusion_path.diffusion.training import train_toy
 from diffusion_path.tools.budget import scaled
 from diffusion_path.tools.data import load_digits, ring_of_gaussians, split, to_display_range
 from diffusion_path.tools.oracle import GaussianMixtureOracle
-from diffusion_path.tools.plotting import new_figure
+from diffusion_path.tools.plotting import new_figure, outlined_grid
 
 #: Steps of the digit experiments, and of the 2-D one (as in Core Task 2).
 T_DIGITS, T_2D = 200, 100
@@ -329,20 +329,6 @@ def noisy_digits(impl) -> Figure:
     return figure
 
 
-def _grid(images: torch.Tensor, cols: int) -> np.ndarray:
-    """Images ``(N, 1, H, W)`` in the model's range as one picture, a grey line between them."""
-    padded = torch.nn.functional.pad(to_display_range(images), (1, 1, 1, 1), value=0.5)
-    n, _, h, w = padded.shape
-    rows = n // cols
-    return (
-        padded[: rows * cols, 0]
-        .reshape(rows, cols, h, w)
-        .permute(0, 2, 1, 3)
-        .reshape(rows * h, cols * w)
-        .numpy()
-    )
-
-
 def schedules(impl) -> Figure:
     """Linear against cosine schedule: log SNR per step, the U-Net's error against the noise level, samples."""
     _, held = _digits()
@@ -363,7 +349,7 @@ def schedules(impl) -> Figure:
             )
         axes[1].plot(log_snr[steps], errors, color=color, label=f"trained with the {name} schedule")
         ax = axes[2 if name == "linear" else 3]
-        ax.imshow(_grid(samples, 6), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(outlined_grid(samples, 6), cmap="gray", vmin=0, vmax=1)
         ax.set(title=f"samples, {name} schedule", xticks=[], yticks=[])
     axes[0].axhline(-4, color="gray", lw=0.6, ls=":")
     axes[0].set(xlabel="step t", title=r"$\log \mathrm{SNR}(t)$, $T$ = 200")

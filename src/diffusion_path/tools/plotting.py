@@ -13,8 +13,17 @@ from collections.abc import Callable
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
-__all__ = ["density_contour", "grid_2d", "histogram_with_pdf", "image_grid", "new_figure", "tile"]
+__all__ = [
+    "density_contour",
+    "grid_2d",
+    "histogram_with_pdf",
+    "image_grid",
+    "new_figure",
+    "outlined_grid",
+    "tile",
+]
 
 
 def new_figure(rows: int, cols: int, size: float = 3.4, **kwargs) -> tuple[Figure, list[Axes]]:
@@ -112,3 +121,49 @@ def image_grid(
     if title:
         ax.set_title(title, fontsize=10)
     return figure
+
+
+def outlined_grid(images: ArrayLike, columns: int) -> np.ndarray:
+    """One-channel images ``(N, 1, H, W)`` in $[-1, 1]$ as one 2-D array in [0, 1], each in a grey frame.
+
+    Every image gets a one-pixel frame of grey (0.5), so that neighbouring images stay apart even
+    where their edges are black or white; the images fill ``columns`` columns row by row, and
+    images that do not fill the last row are left out. Show it with
+    ``ax.imshow(grid, cmap="gray", vmin=0, vmax=1)``.
+
+    Args:
+        images: A tensor or array of shape ``(N, 1, H, W)``, values in $[-1, 1]$.
+        columns: Number of images per row, at most ``N``.
+
+    Returns:
+        An array of shape ``(rows·(H + 2), columns·(W + 2))``, ``rows = N // columns``.
+
+    Raises:
+        ValueError: if ``images`` is not of shape ``(N, 1, H, W)``, or ``columns`` is not an
+            integer from 1 to ``N``.
+
+    Examples:
+        >>> import torch
+        >>> grid = outlined_grid(torch.ones(6, 1, 8, 8), columns=3)
+        >>> grid.shape, float(grid[0, 0]), float(grid[1, 1])  # a grey frame around white pixels
+        ((20, 30), 0.5, 1.0)
+    """
+    array = np.asarray(
+        images.detach().cpu() if hasattr(images, "detach") else images, dtype=np.float64
+    )
+    if array.ndim != 4 or array.shape[1] != 1:
+        raise ValueError(f"images must have shape (N, 1, H, W), got {array.shape}")
+    n, _, h, w = array.shape
+    if isinstance(columns, bool) or not isinstance(columns, int) or not 1 <= columns <= n:
+        raise ValueError(f"columns must be an integer from 1 to {n}, got {columns!r}")
+    framed = np.pad(
+        (np.clip(array[:, 0], -1, 1) + 1) / 2, ((0, 0), (1, 1), (1, 1)), constant_values=0.5
+    )
+    rows = n // columns
+    h, w = h + 2, w + 2
+    return (
+        framed[: rows * columns]
+        .reshape(rows, columns, h, w)
+        .transpose(0, 2, 1, 3)
+        .reshape(rows * h, columns * w)
+    )

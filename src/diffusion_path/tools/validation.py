@@ -1310,3 +1310,95 @@ def checked_predictor(model: object, shape: tuple[int, ...], name: str = "model"
         return finite_output(model(x, t), name, shape, f"at step t = {int(t[0])}")
 
     return checked
+
+
+def on_levels(value: object, levels: int, name: str = "x"):
+    """Return ``value`` if it is a finite float tensor whose entries sit on ``levels`` evenly spaced levels in [-1, 1].
+
+    Data with ``levels`` grey levels, scaled to the model's range, take the values
+    $-1 + 2k/(\\text{levels} - 1)$, $k = 0, \\dots, \\text{levels} - 1$: 256 levels for 8-bit
+    images, 17 for scikit-learn's digits. A discretized likelihood gives each level its own bin,
+    so a value between two levels (or the wrong number of levels) is refused. Rounding errors of
+    a thousandth of a level are accepted.
+
+    Examples:
+        >>> import torch
+        >>> on_levels(torch.tensor([-1.0, 0.0, 0.125, 1.0]), 17)  # the digits' 2p/16 - 1
+        tensor([-1.0000,  0.0000,  0.1250,  1.0000])
+        >>> on_levels(torch.tensor([-1.0, 0.0]), 256)
+        Traceback (most recent call last):
+        ValueError: x must lie on the 256 levels -1 + 2k/255 of data scaled to [-1, 1], got 0 (level 127.5); is levels the data's number of levels?
+    """
+    import torch
+
+    value = float_tensor(value, name, min_dim=0)
+    if _TRUSTED.get():
+        return value
+    level = (value.detach().to(torch.float64) + 1.0) * (levels - 1) / 2.0
+    off = (level - level.round()).abs() > 1e-3
+    outside = (level < -1e-3) | (level > levels - 1 + 1e-3)
+    bad = off | outside
+    if bool(bad.any()):
+        i = int(bad.flatten().nonzero()[0])
+        got, where = float(value.flatten()[i]), float(level.flatten()[i])
+        raise ValueError(
+            f"{name} must lie on the {levels} levels -1 + 2k/{levels - 1} of data scaled to "
+            f"[-1, 1], got {got:.6g} (level {where:.6g}); is levels the data's number of levels?"
+        )
+    return value
+
+
+def prediction(value: object, like: object, learned: bool = False, name: str = "model_output"):
+    """Return a network's output if it is a finite float tensor of the shape and dtype of ``like``.
+
+    With a learned variance (Improved DDPM eq. (15)) the network returns two tensors stacked
+    along axis 1, the noise and the interpolation weight $v$: twice the channels of ``like``
+    (twice the coordinates of a point).
+
+    Examples:
+        >>> import torch
+        >>> prediction(torch.zeros(2, 4), torch.zeros(2, 2), learned=True).shape
+        torch.Size([2, 4])
+        >>> prediction(torch.zeros(2, 2), torch.zeros(2, 2), learned=True)
+        Traceback (most recent call last):
+        ValueError: model_output must have shape (2, 4) (the noise and v along axis 1, for a learned variance), got (2, 2)
+    """
+    value = float_tensor(value, name)
+    if _TRUSTED.get():
+        return value
+    shape = tuple(like.shape)
+    if learned:
+        shape = (shape[0], 2 * shape[1], *shape[2:])
+    if tuple(value.shape) != shape:
+        what = " (the noise and v along axis 1, for a learned variance)" if learned else ""
+        raise ValueError(f"{name} must have shape {shape}{what}, got {tuple(value.shape)}")
+    if value.dtype != like.dtype:
+        raise ValueError(f"{name} must have the dtype {like.dtype}, got {value.dtype}")
+    return value
+
+
+def step_sampler(value: object, T: int, name: str = "sampler"):
+    """Return ``value`` if it is ``None`` or samples steps for a schedule of ``T`` steps.
+
+    A step sampler has ``T``, ``sample(batch, generator)`` (returning the indices and their
+    probabilities) and ``update(t, losses)``.
+
+    Examples:
+        >>> step_sampler(None, 10) is None
+        True
+        >>> step_sampler("uniform", 10)
+        Traceback (most recent call last):
+        ValueError: sampler must be None or a step sampler with T, sample(batch, generator) and update(t, losses) (such as ImportanceSampler(T)), got str
+    """
+    if value is None:
+        return None
+    if not all(callable(getattr(value, method, None)) for method in ("sample", "update")) or (
+        not hasattr(value, "T")
+    ):
+        raise ValueError(
+            f"{name} must be None or a step sampler with T, sample(batch, generator) and "
+            f"update(t, losses) (such as ImportanceSampler(T)), got {type(value).__name__}"
+        )
+    if value.T != T:
+        raise ValueError(f"{name} must sample the schedule's {T} steps, got one for {value.T}")
+    return value
