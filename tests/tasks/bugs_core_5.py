@@ -213,8 +213,8 @@ BUGS = [
     Bug(
         "the loss computed outside the autocast block",
         "training_step",
-        "    with autocast:\n        loss = simple_loss(model, x0, schedule, generator)",
-        "    loss = simple_loss(model, x0, schedule, generator)",
+        "    with autocast:\n        loss = (loss_fn or simple_loss)(model, x0, schedule, generator)",
+        "    loss = (loss_fn or simple_loss)(model, x0, schedule, generator)",
         "bf16_runs_the_model_under_autocast",
         "inside the block `with autocast:`",
     ),
