@@ -145,10 +145,10 @@ def test_diffusers_ddpm_defaults_are_the_identical_configuration():
 
 
 def test_the_digits_unet_is_what_diffusion_path_train_builds():
-    from diffusion_path.diffusion.training import _unet_for, image_data
+    from diffusion_path.diffusion.training import default_unet, image_data
 
     images = image_data("digits")
-    assert bench_train.our_config(images) == _unet_for(images, "digits")
+    assert bench_train.our_config(images) == default_unet("digits")
 
 
 @pytest.mark.parametrize(

@@ -99,9 +99,9 @@ def our_config(images: torch.Tensor):
         >>> our_config(torch.zeros(2, 1, 8, 8)).widths
         (32, 64)
     """
-    from diffusion_path.diffusion.unet import UNetConfig
+    from diffusion_path.diffusion.training import default_unet
 
-    return UNetConfig(image_size=images.shape[-1], in_channels=images.shape[1])
+    return default_unet("digits", images.shape[-1])
 
 
 def diffusers_config(config, width: int, layers: int) -> dict:
