@@ -272,6 +272,34 @@ def test_phone_width_display_math_fits_and_numbers_stay_clear(page, server, buil
     assert not _off_machine(page.requests, server), _off_machine(page.requests, server)
 
 
+def test_phone_width_numbered_equations_of_core_2_are_shown_whole(page, server):
+    """At 390 px a display equation wider than the column is set smaller to fit (katex-init.js):
+    every numbered equation of Core 2's Theory is whole on screen, none scrolls, none is set
+    below the script's limit, and the numbers keep the text's size."""
+    page.set_viewport_size(PHONE)
+    page.goto(f"{server}/core/2-reverse-diffusion/", wait_until="networkidle")
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+    page.wait_for_timeout(300)
+    found = page.evaluate(
+        """() => [...document.querySelectorAll(".katex-display > .katex")]
+        .filter((m) => m.querySelector(".katex-tag"))
+        .map((m) => ({
+          tag: m.querySelector(".katex-tag").textContent,
+          over: m.scrollWidth - m.clientWidth,
+          scale: parseFloat(getComputedStyle(m).fontSize)
+            / parseFloat(getComputedStyle(m.parentElement).fontSize),
+          tagSize: parseFloat(getComputedStyle(m.querySelector(".katex-tag")).fontSize),
+          size: 1.21 * parseFloat(getComputedStyle(m.parentElement).fontSize),
+        }))"""
+    )
+    tags = [equation["tag"] for equation in found]
+    assert [f"(C2.{i})" for i in range(1, 9)] == tags, tags
+    for equation in found:
+        assert equation["over"] <= 3, equation  # a few px of layout that does not scale
+        assert equation["scale"] >= 1.21 * 0.72 * 0.99, equation  # KaTeX: 1.21em
+        assert abs(equation["tagSize"] - equation["size"]) < 0.5, equation
+
+
 # ----------------------------------------------------------------------------- interactive figures
 
 # A fingerprint of each canvas of a figure, and the share of its pixels that are drawn on.

@@ -23,6 +23,7 @@ cell needs no remaking.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -75,6 +76,12 @@ def _imports(source: str, package: str) -> set[str]:
     return found
 
 
+@functools.cache
+def _file_imports(path: Path, stamp: tuple[int, int], package: str) -> frozenset[str]:
+    """``_imports`` of a file, parsed once per version of it (``stamp``: its mtime and size)."""
+    return frozenset(_imports(path.read_text(encoding="utf-8"), package))
+
+
 def closure(modules: set[str], root: Path = ROOT) -> list[Path]:
     """Source files of ``modules`` and of every ``diffusion_path`` module they import, recursively."""
     seen: dict[str, Path] = {}
@@ -89,7 +96,8 @@ def closure(modules: set[str], root: Path = ROOT) -> list[Path]:
         seen[module] = path
         package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
         parents = [".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)]
-        todo += parents + sorted(_imports(path.read_text(encoding="utf-8"), package))
+        stat = path.stat()
+        todo += parents + sorted(_file_imports(path, (stat.st_mtime_ns, stat.st_size), package))
     return sorted(set(seen.values()))
 
 
