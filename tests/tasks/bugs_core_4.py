@@ -21,6 +21,14 @@ BUGS = [
         "half a bin",
     ),
     Bug(
+        "bins of half-width 2/255: the whole gap between two levels on each side",
+        "discretized_gaussian_log_likelihood",
+        "    delta = 1.0 / (levels - 1)",
+        "    delta = 2.0 / (levels - 1)",
+        "probabilities_of_all_levels_sum_to_one",
+        "neighbouring bins overlap",
+    ),
+    Bug(
         "log_scale read as a log-variance",
         "discretized_gaussian_log_likelihood",
         "    inv_sigma = torch.exp(-log_scale)",
@@ -139,6 +147,16 @@ BUGS = [
         "pass half the log-variance",
     ),
     Bug(
+        "Improved DDPM's fixedlarge: beta_tilde_2 as the index-0 variance under 'beta'",
+        "vlb_term",
+        "        log_beta = torch.log(gather(schedule.betas, t, x_t))",
+        "        log_beta = torch.log(\n"
+        "            gather(torch.cat([schedule.posterior_variance[1:2], schedule.betas[1:]]), t, x_t)\n"
+        "        )",
+        "the_decoder_term_is_minus_the_log_likelihood",
+        "is log beta_1",
+    ),
+    Bug(
         "the learned variance mixes the variances, not their logs",
         "vlb_term",
         "            log_variance = v * log_beta + (1.0 - v) * log_beta_tilde",
@@ -186,6 +204,17 @@ BUGS = [
         "        pass",
         "one_column_per_term_in_order",
         "column T is prior_kl",
+    ),
+    Bug(
+        "one noise draw reused for every t",
+        "vlb_terms",
+        "            eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)",
+        "            if step == 0:\n"
+        "                eps = torch.randn(\n"
+        "                    x0.shape, generator=generator, dtype=x0.dtype, device=x0.device\n"
+        "                )",
+        "every_term_gets_its_own_noise",
+        "Draw new noise for every index",
     ),
     # ------------------------------------------------------------------ bits_per_dim
     Bug(
@@ -246,6 +275,15 @@ BUGS = [
         "probabilities_follow_the_root_mean_square_of_the_last_values",
         "Mix in the uniform law",
     ),
+    Bug(
+        "no guard when every stored value is 0: 0 / 0, NaN probabilities",
+        "ImportanceSampler",
+        "        if not bool(rms.sum() > 0):\n            # every stored value is 0: no step stands out\n"
+        "            return flat\n",
+        "",
+        "all_zero_values_give_the_uniform_law",
+        "return the uniform law",
+    ),
     # ------------------------------------------------------------------ training_losses
     Bug(
         "t drawn from 1..T-1: index 0, the decoder's term, never trained",
@@ -294,5 +332,37 @@ BUGS = [
         "            output = torch.cat([eps_theta, output.chunk(2, dim=1)[1]], dim=1)",
         "the_hybrid_trains_the_mean_with_the_simple_loss_only",
         "through a stop-gradient",
+    ),
+    Bug(
+        "the vlb loss without the prior term L_T",
+        "training_losses",
+        "        bound = terms / p + prior_kl(x0, schedule)",
+        "        bound = terms / p",
+        "the_bound_is_weighted_by_the_probability_of_its_step",
+        "Add the prior term L_T",
+    ),
+    Bug(
+        "the simple loss not weighted by 1 / (T p_t): the raw mse with a sampler",
+        "training_losses",
+        '    if objective == "simple":\n        losses = mse / (T * p)',
+        '    if objective == "simple":\n        losses = mse',
+        "the_simple_loss_is_weighted_by_the_probability_of_its_step",
+        "Weight the simple loss by 1 / (T p_t)",
+    ),
+    Bug(
+        "the hybrid's simple part not weighted by 1 / (T p_t)",
+        "training_losses",
+        "        losses = mse / (T * p) + vlb_weight * bound",
+        "        losses = mse + vlb_weight * bound",
+        "the_hybrid_is_weighted_by_the_probability_of_its_step",
+        "Weight the simple loss by 1 / (T p_t)",
+    ),
+    Bug(
+        "the terms of the simple objective returned as the mse instead of L_t",
+        "training_losses",
+        "    return losses, t, terms.detach()",
+        '    return losses, t, (mse if objective == "simple" else terms).detach()',
+        "the_simple_loss_is_weighted_by_the_probability_of_its_step",
+        "not the squared error of the noise",
     ),
 ]

@@ -126,6 +126,8 @@ def _log_bin(x: float, mean: float, scale: float, levels: int, variant: str = ""
     half = 1.0 / (levels - 1)
     if variant == "half-width":
         half = half / 2
+    if variant == "full-width":
+        half = half * 2
     if variant == "log-variance":
         scale = math.sqrt(scale)  # exp(log_scale / 2): log_scale read as a log-variance
     closed = variant == "closed-edges"
@@ -175,6 +177,19 @@ SCALE_HINT = (
     "log_scale is log sigma, the log of the standard deviation: sigma = exp(log_scale), not "
     "exp(log_scale / 2). And use the levels argument for the bin width."
 )
+OVERLAP_HINT = (
+    "The probabilities sum to more than one, so neighbouring bins overlap: each bin reaches "
+    "delta = 1 / (levels - 1) on each side of its level — half the gap of 2 / (levels - 1) between "
+    "two levels, not the whole gap."
+)
+#: The mistakes in the decoder that the checks recognise, in words.
+BIN_MISTAKES = {
+    "closed-edges": "the first and the last bin closed at -1 - delta and 1 + delta instead of open "
+    "to minus and plus infinity",
+    "half-width": "bins half as wide as they should be, reaching 1 / (2 (levels - 1)) on each side",
+    "full-width": "bins twice as wide as they should be, reaching 2 / (levels - 1) on each side",
+    "log-variance": "sigma = exp(log_scale / 2), log_scale read as a log-variance",
+}
 TAIL_HINT = (
     "Far from the mean both CDF values round to 0 (or to 1) and their difference to 0: take the "
     "logs first with torch.special.log_ndtr, and subtract in logs on the side of the mean where "
@@ -201,19 +216,24 @@ def probabilities_of_all_levels_sum_to_one(impl):
             if abs(total - 1.0) <= 1e-6:
                 continue
             where = f"for {levels} levels and N({mean}, {scale}^2)"
-            for variant, hint in (("closed-edges", EDGES_HINT), ("half-width", WIDTH_HINT)):
+            if total > 1.0:  # too much mass: the bins overlap
+                variants, fallback = (("full-width", OVERLAP_HINT),), OVERLAP_HINT
+            else:  # mass lost: beyond the outer bins, or in gaps between the bins
+                variants = (("closed-edges", EDGES_HINT), ("half-width", WIDTH_HINT))
+                fallback = EDGES_HINT + " " + WIDTH_HINT
+            for variant, hint in variants:
                 guess = sum(math.exp(_log_bin(v, mean, scale, levels, variant)) for v in x.tolist())
                 if abs(total - guess) <= 1e-6:
                     expect(
                         False,
-                        f"{where} the probabilities of the levels sum to {total:.6f}, not 1 "
-                        f"({variant} bins)",
+                        f"{where} the probabilities of the levels sum to {total:.6f}, not 1: they "
+                        f"match {BIN_MISTAKES[variant]}",
                         hint,
                     )
             expect(
                 False,
                 f"{where} the probabilities of the levels sum to {total:.6f}, not 1",
-                EDGES_HINT + " " + WIDTH_HINT,
+                fallback,
             )
 
 
@@ -243,7 +263,7 @@ def log_probability_is_the_normal_cdf_difference(impl):
         ):
             guess = np.array([_log_bin(v, mean, scale, levels, variant) for v in x.tolist()])
             if np.allclose(got, guess, rtol=1e-6, atol=1e-9):
-                expect(False, f"{where} the log-probabilities are those of {variant!r}", hint)
+                expect(False, f"{where} the log-probabilities match {BIN_MISTAKES[variant]}", hint)
         assert_close(got, expected, f"{where} log P(x)", rtol=1e-6, hint=SCALE_HINT)
 
 
@@ -372,16 +392,25 @@ def prior_kl_is_the_closed_form(impl):
         )
         if np.allclose(got, expected, rtol=1e-6):
             continue
-        for variant, hint in (
-            ("sum", "Average over an example's coordinates, nats per dimension: not their sum."),
-            ("index", "The prior term is at the last index, T - 1: abar_T, not abar_{T-1}."),
+        for variant, what, hint in (
+            (
+                "sum",
+                "the sum over an example's coordinates instead of their mean",
+                "Average over an example's coordinates, nats per dimension: not their sum.",
+            ),
+            (
+                "index",
+                "abar_{T-1}, read one index too early, instead of abar_T",
+                "The prior term is at the last index, T - 1: abar_T, not abar_{T-1}.",
+            ),
             (
                 "std",
+                "the standard deviation sqrt(1 - abar_T) used as the variance",
                 "The log-variance is log(1 - abar_T): the variance, not the standard deviation.",
             ),
         ):
             if np.allclose(got, _prior(to_numpy(x0), betas, variant), rtol=1e-6):
-                expect(False, f"L_T is what {variant!r} gives", hint)
+                expect(False, f"L_T matches {what}", hint)
         assert_close(got, expected, "L_T", hint=PRIOR_HINT)
 
 
@@ -521,6 +550,10 @@ VARIANCE_HINT = (
     'variance = "beta" means sigma^2 = beta_{t+1} (the schedule\'s betas at index t); '
     '"beta_tilde" means the posterior variance, whose log is posterior_log_variance_clipped[t].'
 )
+FIXED_LARGE_HINT = (
+    ' At index 0, "beta" is log beta_1, the log of the schedule\'s first beta, like every other '
+    'index — not beta_tilde_2, which Improved DDPM\'s "fixedlarge" puts there.'
+)
 DECODER_HINT = (
     "At index 0 the term is L_0 = -log p(x0 | x1) (C4.5), a negative log-likelihood: the decoder's "
     "mean is x0_hat, its log-variance that of index 0, and the discretized decoder takes "
@@ -577,20 +610,26 @@ def kl_terms_are_the_kl_of_the_two_gaussians(impl):
             if np.allclose(got, expected, rtol=1e-6, atol=1e-12):
                 continue
             where = f"index {step}, variance {variance!r}"
-            for variant, hint in (
-                ("swapped", VARIANCE_HINT),
+            for variant, what, hint in (
+                (
+                    "swapped",
+                    "the other fixed variance: beta and beta_tilde swapped",
+                    VARIANCE_HINT,
+                ),
                 (
                     "reversed",
+                    "KL(p_theta || q), the divergence with its two arguments swapped",
                     "The KL divergence in the bound is D(q || p_theta): the true posterior "
                     "first, the model second — the divergence is not symmetric.",
                 ),
                 (
                     "sum",
+                    "the sum over an example's coordinates instead of their mean",
                     "Average over an example's coordinates (nats per dimension): not their sum.",
                 ),
             ):
                 if np.allclose(got, _kl_term(*a, variant=variant), rtol=1e-6, atol=1e-12):
-                    expect(False, f"at {where} L_t is what {variant!r} gives", hint)
+                    expect(False, f"at {where} L_t matches {what}", hint)
             assert_close(got, expected, f"L_t at {where}", rtol=1e-6, hint=KL_HINT)
 
 
@@ -612,23 +651,29 @@ def the_decoder_term_is_minus_the_log_likelihood(impl):
             if np.allclose(got, expected, rtol=1e-6, atol=1e-10):
                 continue
             where = f"index 0, variance {variance!r}, decoder {decoder!r}"
-            for variant, hint in (
+            for variant, what, hint in (
                 (
                     "sign",
+                    "+log p(x0 | x1), the log-likelihood itself instead of minus it",
                     "L_0 = -log p(x0 | x1): minus the log-likelihood, a cost, not the "
                     "log-likelihood itself.",
                 ),
                 (
                     "log-variance",
+                    "the whole log-variance passed as log_scale instead of half of it",
                     "The discretized likelihood takes log sigma: pass half the "
                     "log-variance as log_scale, not the log-variance.",
                 ),
             ):
                 if np.allclose(got, _decoder_term(*a, variant=variant), rtol=1e-6, atol=1e-10):
-                    expect(False, f"at {where} L_0 is what {variant!r} gives", hint)
+                    expect(False, f"at {where} L_0 matches {what}", hint)
             other = "beta" if variance == "beta_tilde" else "beta_tilde"
             if np.allclose(got, _decoder_term(*a[:4], other, decoder), rtol=1e-6, atol=1e-10):
-                expect(False, f"at {where} L_0 uses the other variance", VARIANCE_HINT)
+                expect(
+                    False,
+                    f"at {where} L_0 matches the other variance, {other!r}",
+                    VARIANCE_HINT + (FIXED_LARGE_HINT if variance == "beta" else ""),
+                )
             assert_close(got, expected, f"L_0 at {where}", rtol=1e-6, hint=DECODER_HINT)
 
 
@@ -658,21 +703,21 @@ def a_learned_variance_mixes_the_log_variances(impl):
 
         if np.allclose(got, by_hand(), rtol=1e-6, atol=1e-12):
             continue
-        for variant, hint in (
+        for variant, what, hint in (
             (
                 "linear",
+                "the variances mixed, log(v beta + (1 - v) beta_tilde), instead of their logs",
                 "Mix the log-variances, not the variances: log sigma^2 = v log beta + "
                 "(1 - v) log beta_tilde.",
             ),
             (
                 "swapped",
+                "v weighing log beta_tilde and 1 - v weighing log beta, the weights swapped",
                 "v weighs log beta and 1 - v weighs log beta_tilde: v = 1 is sigma^2 = beta.",
             ),
         ):
             if step > 0 and np.allclose(got, by_hand(variant), rtol=1e-6, atol=1e-12):
-                expect(
-                    False, f"at index {step} the learned variance is what {variant!r} gives", hint
-                )
+                expect(False, f"at index {step} the learned variance matches {what}", hint)
         assert_close(got, by_hand(), f"L_t at index {step} with a learned variance", rtol=1e-6)
 
 
@@ -724,20 +769,27 @@ class _Offset:
         return torch.cat([eps, torch.full_like(eps, self.v)], dim=1)
 
 
-def _offset_terms(c: float, betas: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """L_0, ..., L_{T-1} of the offset model (sigma^2 = beta_tilde, continuous decoder), by hand."""
+def _offset_terms(c: float, betas: np.ndarray, offsets: np.ndarray, v: float | None = None):
+    """L_0, ..., L_{T-1} of the offset model (continuous decoder), by hand.
+
+    The variance is beta_tilde (beta_tilde_2 at index 0, the clipped value), or with a learned
+    v = ``v`` the mix exp(v log beta + (1 - v) log beta_tilde) of eq. (C4.9).
+    """
     s = _steps(betas)
     terms = np.empty(len(betas))
     for step, delta in enumerate(offsets):
-        if step == 0:  # x0_hat = c - sqrt(1 - abar_1) / sqrt(abar_1) delta, variance beta_tilde_2
+        log_tilde = math.log(s["tilde"][step if step > 0 else 1])
+        log_var = log_tilde if v is None else v * math.log(betas[step]) + (1 - v) * log_tilde
+        var = math.exp(log_var)
+        if step == 0:  # x0_hat = c - sqrt(1 - abar_1) / sqrt(abar_1) delta
             miss = math.sqrt(1 - s["abar"][0]) / math.sqrt(s["abar"][0]) * delta
-            var = s["tilde"][1]
-            terms[0] = 0.5 * (math.log(2 * math.pi * var) + miss**2 / var)
+            terms[0] = 0.5 * (math.log(2 * math.pi) + log_var + miss**2 / var)
         else:  # the mean misses by beta / (sqrt(alpha) sqrt(1 - abar)) delta
             miss = (
                 betas[step] / (math.sqrt(1 - betas[step]) * math.sqrt(1 - s["abar"][step])) * delta
             )
-            terms[step] = miss**2 / (2 * s["tilde"][step])
+            true_var = s["tilde"][step]
+            terms[step] = 0.5 * (log_var - math.log(true_var) + (true_var + miss**2) / var - 1.0)
     return terms
 
 
@@ -842,6 +894,49 @@ def the_bound_of_gaussian_data_is_its_entropy(impl):
         )
 
 
+NOISE_HINT = (
+    "Draw new noise for every index, inside the loop over t, from the generator given: with one "
+    "draw reused, the terms of an example all move together, so a row holds T readings of one "
+    "random draw instead of T independent estimates, and the spread of its sum grows."
+)
+
+
+@check("vlb_terms", hint=NOISE_HINT)
+def every_term_gets_its_own_noise(impl):
+    """The columns L_0, ..., L_{T-1} of an example use independent noise: their correlations are 0 within a Monte-Carlo bound."""
+    n, d = 4000, 4
+    x0 = torch.zeros(n, d, dtype=torch.float64)
+    # For data at 0 a model that predicts no noise misses by the whole noise: every column is
+    # a + b mean(eps_t^2) with b > 0, so reused noise makes the columns' correlation 1.
+    terms = to_numpy(
+        impl.vlb_terms(
+            lambda x, t: torch.zeros_like(x),
+            x0,
+            _schedule(),
+            _gen(62),
+            variance="beta_tilde",
+            decoder="continuous",
+        )
+    )
+    expect(terms.shape == (n, T + 1), f"the result has shape {terms.shape}", COLUMNS_HINT)
+    expect(
+        bool(np.all(terms[:, :T].std(axis=0) > 0)),
+        "a column L_t (t < T) is the same for every example: the noise does not vary",
+        NOISE_HINT,
+    )
+    r = np.corrcoef(terms[:, :T], rowvar=False)
+    pairs = r[np.triu_indices(T, k=1)]
+    # independent columns: each correlation has standard error 1 / sqrt(n), and the pairs'
+    # correlations are uncorrelated, so their mean has 1 / sqrt(n * pairs)
+    assert_within_se(
+        float(pairs.mean()),
+        0.0,
+        1.0 / math.sqrt(n * len(pairs)),
+        f"the mean correlation between the columns L_0, ..., L_{T - 1} of an example",
+        hint=NOISE_HINT,
+    )
+
+
 # ----------------------------------------------------------------------------- bits_per_dim
 CONTRACT.function(
     "bits_per_dim",
@@ -914,7 +1009,8 @@ CONTRACT.function(
         "holds, or — once it holds history values — shift them one place towards the oldest, "
         "dropping it, and write the value last. probabilities: uniform 1 / T while any count is "
         "below history; else the square root of the mean of the squared values of each index, "
-        "divided by their total, times 1 - uniform, plus uniform / T. sample: draw batch indices "
+        "divided by their total (uniform again if that total is 0), times 1 - uniform, plus "
+        "uniform / T. sample: draw batch indices "
         "with replacement from those probabilities with the generator (torch's multinomial) and "
         "return them with their probabilities.",
     ),
@@ -973,17 +1069,21 @@ def probabilities_follow_the_root_mean_square_of_the_last_values(impl):
     kept_all = {0: [9.0, 3.0, 1.0, 5.0], 1: [1.0, 1.0], 2: [2.0, 2.0]}
     kept_first = {0: [9.0, 3.0], 1: [1.0, 1.0], 2: [2.0, 2.0]}
     for variant, guess, hint in (
-        ("the mean", law(np.mean), RMS_HINT),
-        ("the mean square", law(lambda a: np.mean(a**2)), RMS_HINT),
+        ("weights proportional to the mean of the last values", law(np.mean), RMS_HINT),
         (
-            "no uniform part",
+            "weights proportional to the mean of the squares, without the square root",
+            law(lambda a: np.mean(a**2)),
+            RMS_HINT,
+        ),
+        (
+            "the root mean squares normalised, with no uniform part mixed in",
             law(lambda a: math.sqrt(np.mean(a**2)), 0.0),
             "Mix in the uniform law: "
             "(1 - uniform) p_t + uniform / T, so that no step's probability is 0.",
         ),
     ):
         if np.allclose(got, guess, rtol=1e-9):
-            expect(False, f"the probabilities are {np.round(got, 4)}: {variant}", hint)
+            expect(False, f"the probabilities are {np.round(got, 4)}: they match {variant}", hint)
     for kept, what in ((kept_all, "every value seen"), (kept_first, "the first values")):
         w = np.array([math.sqrt(np.mean(np.array(kept[k]) ** 2)) for k in range(3)])
         if np.allclose(got, 0.9 * w / w.sum() + 0.1 / 3, rtol=1e-9):
@@ -994,6 +1094,41 @@ def probabilities_follow_the_root_mean_square_of_the_last_values(impl):
                 "to make room for the newest.",
             )
     assert_close(got, expected, "the probabilities", rtol=1e-9, hint=RMS_HINT)
+
+
+ZERO_HINT = (
+    "When every stored value is 0 the root mean squares sum to 0 and cannot be normalised (0 / 0 "
+    "is NaN): no step stands out, so return the uniform law, 1 / T for every index."
+)
+
+
+@check("ImportanceSampler", hint=ZERO_HINT)
+def all_zero_values_give_the_uniform_law(impl):
+    """With a full history of zeros at every index, p_t is uniform (not NaN), and sampling works."""
+    for uniform in (0.0, 0.1):
+        sampler = impl.ImportanceSampler(3, history=2, uniform=uniform)
+        sampler.update(torch.tensor([0, 1, 2, 0, 1, 2]), torch.zeros(6, dtype=torch.float64))
+        p = to_numpy(sampler.probabilities())
+        expect(
+            bool(np.all(np.isfinite(p))),
+            f"with every stored value 0 (uniform = {uniform}) the probabilities are {p}",
+            ZERO_HINT,
+        )
+        assert_close(
+            p,
+            np.full(3, 1 / 3),
+            f"the probabilities with every stored value 0 (uniform = {uniform})",
+            rtol=1e-9,
+            hint=ZERO_HINT,
+        )
+        _, probs = sampler.sample(50, _gen(71))
+        assert_close(
+            to_numpy(probs),
+            np.full(50, 1 / 3),
+            "the probabilities returned with the draws",
+            rtol=1e-9,
+            hint=ZERO_HINT,
+        )
 
 
 @check(
@@ -1085,7 +1220,7 @@ CONTRACT.function(
         "is your vlb_term; in the hybrid, give it the prediction detached, joined again with v. "
         "Simple: mse over T times p. Bound: the term over p plus prior_kl. Hybrid: the simple part "
         "plus the weight times the bound's part. Return the losses, the indices and the detached "
-        "terms.",
+        "terms L_t (for every objective, the simple one included).",
     ),
 )
 LOSS_HINT = (
@@ -1180,21 +1315,27 @@ def the_bound_is_weighted_by_the_probability_of_its_step(impl):
         what = "uniform steps" if sampler is None else f"steps drawn with p = {P_STEPS.tolist()}"
         assert_close(to_numpy(terms), exact[t], f"the terms L_t ({what})", rtol=1e-6)
         got, expected = to_numpy(losses), exact[t] / p[t] + prior
-        for wrong, hint in (
+        for wrong, why, hint in (
             (
                 exact[t] + prior,
+                "L_t + L_T: the terms are not divided by the probabilities of their steps",
                 "Divide each term by the probability of its step: L_t / p_t (with "
                 "uniform steps, T L_t) — without it the loss estimates the mean of the terms, and "
                 "with a sampler a biased one.",
             ),
             (
                 exact[t] / (T * p[t]) + prior,
+                "L_t / (T p_t) + L_T: the mean of the terms, not their sum",
                 "The bound is the sum of the terms, not their mean: L_t / p_t, not L_t / (T p_t).",
             ),
-            (exact[t] / p[t], "Add the prior term L_T (prior_kl): it is part of the bound."),
+            (
+                exact[t] / p[t],
+                "L_t / p_t alone: the prior term L_T is left out",
+                "Add the prior term L_T (prior_kl): it is part of the bound.",
+            ),
         ):
             if np.allclose(got, wrong, rtol=1e-6):
-                expect(False, f"the losses ({what}) leave out a factor of the weights", hint)
+                expect(False, f"the losses ({what}) are {why}", hint)
         assert_close(got, expected, f"the losses ({what})", rtol=1e-6, hint=WEIGHT_HINT)
         assert_within_se(
             float(got.mean()),
@@ -1203,6 +1344,65 @@ def the_bound_is_weighted_by_the_probability_of_its_step(impl):
             f"the mean loss ({what}), the bound L_0 + ... + L_T",
             hint=WEIGHT_HINT,
         )
+
+
+TERMS_HINT = (
+    "The third result is the term L_t of each example's step — your vlb_term of the model's output "
+    "with the variance given — for every objective, the simple loss included: it is what "
+    "sampler.update(t, terms) records, not the squared error of the noise."
+)
+SIMPLE_WEIGHT_HINT = (
+    "Weight the simple loss by 1 / (T p_t), with p_t the probability of the example's step: with "
+    "uniform steps that is 1, but with a sampler the plain mse over-counts the steps it draws "
+    "often, and its mean is no longer the simple loss."
+)
+
+
+def _terms_are_l_t(got: np.ndarray, expected: np.ndarray, mse: np.ndarray, what: str) -> None:
+    """The terms returned are L_t, not the squared error of the noise."""
+    if not np.allclose(expected, mse, rtol=1e-6) and np.allclose(got, mse, rtol=1e-6):
+        expect(
+            False, f"the terms ({what}) are the squared errors of the noise, not L_t", TERMS_HINT
+        )
+    assert_close(got, expected, f"the terms L_t ({what})", rtol=1e-6, hint=TERMS_HINT)
+
+
+@check("training_losses", hint=SIMPLE_WEIGHT_HINT)
+def the_simple_loss_is_weighted_by_the_probability_of_its_step(impl):
+    """Objective "simple" with a known sampler: each loss is mse / (T p_t), exactly, and the terms are L_t."""
+    c, offsets = 0.5, _offsets(BETAS)
+    x0 = torch.full((400, 1), c, dtype=torch.float64)
+    exact = _offset_terms(c, BETAS, offsets)
+    model = _Offset(c, BETAS, offsets)
+    losses, t, terms = impl.training_losses(
+        model,
+        x0,
+        _schedule(),
+        _gen(86),
+        objective="simple",
+        variance="beta_tilde",
+        sampler=_FixedSampler(P_STEPS),
+        decoder="continuous",
+    )
+    t = to_numpy(t).astype(int)
+    what = f"objective 'simple', steps drawn with p = {P_STEPS.tolist()}"
+    mse = offsets[t] ** 2  # the offset model misses the noise by offsets[t] in every coordinate
+    _terms_are_l_t(to_numpy(terms), exact[t], mse, what)
+    got, expected = to_numpy(losses), mse / (T * P_STEPS[t])
+    for wrong, why in (
+        (mse, "the plain mse, not divided by T p_t"),
+        (mse / P_STEPS[t], "mse / p_t, without the 1 / T"),
+    ):
+        if np.allclose(got, wrong, rtol=1e-6):
+            expect(False, f"the losses ({what}) are {why}", SIMPLE_WEIGHT_HINT)
+    assert_close(got, expected, f"the losses ({what})", rtol=1e-6, hint=SIMPLE_WEIGHT_HINT)
+    assert_within_se(
+        float(got.mean()),
+        float(np.mean(offsets**2)),
+        float(got.std(ddof=1) / math.sqrt(len(got))),
+        f"the mean loss ({what}), the mse averaged over uniform steps",
+        hint=SIMPLE_WEIGHT_HINT,
+    )
 
 
 @check(
@@ -1258,6 +1458,73 @@ def the_hybrid_trains_the_mean_with_the_simple_loss_only(impl):
         v.grad is not None and abs(float(v.grad)) > 0,
         "no gradient reaches v: the bound's term must train the learned variance",
         "Keep v in the graph: detach only the noise prediction before vlb_term.",
+    )
+
+
+HYBRID_WEIGHT_HINT = (
+    "The hybrid is mse / (T p_t) + vlb_weight (L_t / p_t + L_T): both parts weighted by the "
+    "probability of the example's step, each as it is in its own objective."
+)
+
+
+@check("training_losses", hint=HYBRID_WEIGHT_HINT)
+def the_hybrid_is_weighted_by_the_probability_of_its_step(impl):
+    """Objective "hybrid" with a known sampler: each loss is mse / (T p_t) + lambda (L_t / p_t + L_T), exactly."""
+    c, offsets, v, weight = 0.5, _offsets(BETAS), 0.3, 0.5
+    x0 = torch.full((400, 1), c, dtype=torch.float64)
+    exact = _offset_terms(c, BETAS, offsets, v=v)
+    prior = float(_prior(to_numpy(x0[:1]), BETAS)[0])
+    model = _Offset(c, BETAS, offsets, learned_v=v)
+    losses, t, terms = impl.training_losses(
+        model,
+        x0,
+        _schedule(),
+        _gen(87),
+        objective="hybrid",
+        variance="learned",
+        sampler=_FixedSampler(P_STEPS),
+        decoder="continuous",
+        vlb_weight=weight,
+    )
+    t = to_numpy(t).astype(int)
+    p = P_STEPS[t]
+    what = f"objective 'hybrid', steps drawn with p = {P_STEPS.tolist()}"
+    mse = offsets[t] ** 2
+    _terms_are_l_t(to_numpy(terms), exact[t], mse, what)
+    got = to_numpy(losses)
+    bound = exact[t] / p + prior
+    for wrong, why, hint in (
+        (
+            mse + weight * bound,
+            "mse + lambda (L_t / p_t + L_T): the simple part is not divided by T p_t",
+            SIMPLE_WEIGHT_HINT,
+        ),
+        (
+            mse / (T * p) + weight * (exact[t] + prior),
+            "mse / (T p_t) + lambda (L_t + L_T): the bound's term is not divided by p_t",
+            WEIGHT_HINT,
+        ),
+        (
+            mse / (T * p) + weight * exact[t] / p,
+            "mse / (T p_t) + lambda L_t / p_t: the prior term L_T is left out",
+            "Add the prior term L_T (prior_kl) to the bound's part: it is part of the bound.",
+        ),
+    ):
+        if np.allclose(got, wrong, rtol=1e-6):
+            expect(False, f"the losses ({what}) are {why}", hint)
+    assert_close(
+        got,
+        mse / (T * p) + weight * bound,
+        f"the losses ({what})",
+        rtol=1e-6,
+        hint=HYBRID_WEIGHT_HINT,
+    )
+    assert_within_se(
+        float(got.mean()),
+        float(np.mean(offsets**2) + weight * (exact.sum() + prior)),
+        float(got.std(ddof=1) / math.sqrt(len(got))),
+        f"the mean loss ({what}), the mse plus lambda times the bound",
+        hint=HYBRID_WEIGHT_HINT,
     )
 
 

@@ -308,8 +308,9 @@ def vlb_terms(
     Column ``t`` of the result is $L_t$: the decoder term in column 0, the KL terms of
     [`vlb_term`][diffusion_path.diffusion.losses.vlb_term] in columns $1, \dots, T-1$, the prior
     term of [`prior_kl`][diffusion_path.diffusion.losses.prior_kl] in column $T$. Each $L_t$
-    with $t < T$ is estimated with one draw $x_{t+1} \sim q(x_{t+1} \mid x_0)$, fresh noise for
-    each $t$, so the sum of a row is an unbiased estimate of the example's bound
+    with $t < T$ is estimated with one draw $x_{t+1} \sim q(x_{t+1} \mid x_0)$, with fresh noise
+    for each $t$, so that the columns of a row are independent estimates, and the sum of a row is
+    an unbiased estimate of the example's bound
 
     $$L = \sum_{t=0}^{T} L_t \ \ge\ -\tfrac1d\log p_\theta(x_0),$$
 
@@ -457,7 +458,9 @@ class ImportanceSampler:
 
     $\mathbb E[L_t^2]$ is estimated from the last ``history`` values of $L_t$ seen for each
     index. Until every index has that many, the steps are drawn uniformly; after that a fraction
-    ``uniform`` of the uniform law is mixed in, so that no step's probability is ever 0.
+    ``uniform`` of the uniform law is mixed in, so that no step's probability is ever 0. If every
+    stored value is 0 the root mean squares cannot be normalised (their sum is 0): no step stands
+    out, and the law is uniform.
 
     Args:
         T: Number of steps (indices ``0, ..., T-1``).
@@ -487,16 +490,25 @@ class ImportanceSampler:
         self.counts = torch.zeros(self.T, dtype=torch.long)
 
     def probabilities(self) -> torch.Tensor:
-        r"""$p_t$ for every index, a float64 tensor of shape ``(T,)`` that sums to one."""
+        r"""$p_t$ for every index, a float64 tensor of shape ``(T,)`` that sums to one.
+
+        Uniform, $1/T$ each, until every index holds ``history`` values, and also when every
+        stored value is 0 (the root mean squares then sum to 0 and cannot be normalised).
+        """
 
         # Exercise: eq. (C4.11) — the uniform law until every index holds `history` values; then
         # each index's weight is the root mean square of its stored values, normalised to sum to
-        # one, and mixed with the uniform law in the proportion `uniform`.
+        # one, and mixed with the uniform law in the proportion `uniform`. If those weights are
+        # all 0, the uniform law.
 
+        flat = torch.full((self.T,), 1.0 / self.T, dtype=torch.float64)
         if bool((self.counts < self.history).any()):
-            return torch.full((self.T,), 1.0 / self.T, dtype=torch.float64)
+            return flat
         # $\sqrt{\mathbb E[L_t^2]}$, from the stored values
         rms = self.losses.pow(2).mean(dim=1).sqrt()
+        if not bool(rms.sum() > 0):
+            # every stored value is 0: no step stands out
+            return flat
         # $p_t \propto \sqrt{\mathbb E[L_t^2]}$, with a fraction of the uniform law mixed in
         return (1.0 - self.uniform) * rms / rms.sum() + self.uniform / self.T
 
@@ -608,7 +620,9 @@ def training_losses(
     Returns:
         ``(losses, t, terms)``: the loss of each example, shape ``(B,)``, with gradients (take
         its mean for a step); the indices drawn, shape ``(B,)``; and the terms $L_t$, shape
-        ``(B,)``, detached — what ``sampler.update(t, terms)`` records.
+        ``(B,)``, detached — what ``sampler.update(t, terms)`` records. The terms are those of
+        [`vlb_term`][diffusion_path.diffusion.losses.vlb_term] at the drawn indices for every
+        objective: for ``"simple"`` too, with the fixed ``variance`` given (not the mse).
 
     Raises:
         ValueError: if ``objective``, ``variance`` or ``decoder`` is not one of its names, the
