@@ -47,45 +47,70 @@ def _randn(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-def _ddim_by_hand(eps, x, t, s, eta, z=None, clip=False, mistake=None):
+def _ddim_by_hand(eps, x, t, s, eta, z=None, clip=False, mistake=None, nan=False):
     """DDIM eqs. (12) and (16), row by row, in NumPy: index t to index s (-1: the data).
 
     ``mistake`` computes instead a known wrong answer, to tell the learner which one was made:
-    ``"alpha"`` (the one-step α where ᾱ is meant; ``"alpha-t"``: at ``t`` only), ``"landing"`` (ᾱ of the index after the one
-    stepped to), ``"x0"`` (x̂₀ with 1 − ᾱ where its square root is meant), ``"variance"`` (σ² where
-    σ is meant), ``"weight"`` (σ not taken out of the predicted noise's weight), ``"raw-eps"`` (x̂₀
-    clipped but ε̂ not recomputed from it).
+    ``"alpha"`` (the one-step α where ᾱ is meant; ``"alpha-t"``: at ``t`` only), ``"landing"`` (ᾱ_s
+    of the index after the one stepped to), ``"wrap"`` (ᾱ_s read as ``alpha_bars[t_prev]``, which
+    Python wraps to the last entry at ``t_prev = -1``), ``"early-s"`` (the table with a 1 in front
+    read at ``t_prev``: one index too early, and its last entry at ``-1``), ``"early-t"`` /
+    ``"far-t"`` (ᾱ_t one index too early / too far), ``"x0"`` (x̂₀ with 1 − ᾱ where its square
+    root is meant), ``"variance"`` (σ² where σ is meant: η times the radicand),
+    ``"variance-squared"`` (σ squared in both places), ``"variance-z"`` (σ² multiplying z),
+    ``"sigma-weight"`` (σ, not σ², taken out of the weight), ``"weight"`` (σ not taken out of the
+    predicted noise's weight), ``"raw-eps"`` (x̂₀ clipped but ε̂ not recomputed from it).
+
+    A wrong ᾱ can make σ's radicand negative: with ``nan=True`` σ is then NaN, even times η = 0,
+    as in code that computes it without a guard; otherwise it is 0, as in code that skips it.
     """
     abar = _abar()
     alphas = np.concatenate([[1.0], 1.0 - BETAS])
     out = np.empty_like(x)
-    for i, (ti, si) in enumerate(zip(t, s, strict=True)):
-        a_t, a_s = abar[ti + 1], abar[si + 1]
-        if mistake == "alpha":
-            a_t, a_s = alphas[ti + 1], alphas[si + 1]
-        elif mistake == "alpha-t":
-            a_t = alphas[ti + 1]
-        elif mistake == "landing":
-            a_s = abar[si + 2]
-        noise_scale = (1 - a_t) if mistake == "x0" else math.sqrt(1 - a_t)
-        x0 = (x[i] - noise_scale * eps[i]) / math.sqrt(a_t)
-        e = eps[i]
-        if clip:
-            x0 = np.clip(x0, -1, 1)
-            if mistake != "raw-eps":
-                e = (x[i] - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)
-        sigma = eta * math.sqrt(max(0.0, (1 - a_s) / (1 - a_t) * (1 - a_t / a_s)))
-        if mistake == "variance":
-            sigma = sigma**2 / eta if eta else 0.0
-        taken = 0.0 if mistake == "weight" else sigma**2
-        out[i] = math.sqrt(a_s) * x0 + math.sqrt(max(0.0, 1 - a_s - taken)) * e
-        if z is not None:
-            out[i] += sigma * z[i]
+    with np.errstate(all="ignore"):
+        for i, (ti, si) in enumerate(zip(t, s, strict=True)):
+            a_t, a_s = abar[ti + 1], abar[si + 1]
+            if mistake == "alpha":
+                a_t, a_s = alphas[ti + 1], alphas[si + 1]
+            elif mistake == "alpha-t":
+                a_t = alphas[ti + 1]
+            elif mistake == "landing":
+                a_s = abar[si + 2]
+            elif mistake == "wrap":
+                a_s = abar[si + 1] if si >= 0 else abar[-1]
+            elif mistake == "early-s":
+                a_s = abar[si]  # index -1 wraps to the last entry, as in the learner's code
+            elif mistake == "early-t":
+                a_t = abar[ti]
+            elif mistake == "far-t":
+                a_t = abar[ti + 2]
+            a_t, a_s = np.float64(a_t), np.float64(a_s)
+            noise_scale = (1 - a_t) if mistake == "x0" else np.sqrt(1 - a_t)
+            x0 = (x[i] - noise_scale * eps[i]) / np.sqrt(a_t)
+            e = eps[i]
+            if clip:
+                x0 = np.clip(x0, -1, 1)
+                if mistake != "raw-eps":
+                    e = (x[i] - np.sqrt(a_t) * x0) / np.sqrt(1 - a_t)
+            radicand = (1 - a_s) / (1 - a_t) * (1 - a_t / a_s)
+            if nan:
+                sigma = eta * np.sqrt(radicand)
+            else:
+                sigma = eta * np.sqrt(max(0.0, radicand)) if eta else 0.0
+            if mistake == "variance":
+                sigma = sigma**2 / eta if eta else 0.0
+            elif mistake == "variance-squared":
+                sigma = sigma**2
+            taken = {"weight": 0.0, "sigma-weight": sigma}.get(mistake, sigma**2)
+            weight = 1 - a_s - taken
+            out[i] = np.sqrt(a_s) * x0 + np.sqrt(np.maximum(0.0, weight)) * e
+            if z is not None:
+                out[i] += (sigma**2 if mistake == "variance-z" else sigma) * z[i]
     return out
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    return bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+    return bool(np.allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True))
 
 
 def _not_a_known_mistake(got: np.ndarray, expected: np.ndarray, what: str, known: list) -> None:
@@ -93,7 +118,9 @@ def _not_a_known_mistake(got: np.ndarray, expected: np.ndarray, what: str, known
     if _close(got, expected):
         return
     for wrong, mistake, hint in known:
-        expect(not _close(got, wrong), f"{what} is wrong: it is what {mistake} gives", hint)
+        expect(
+            not _close(got, wrong), f"{what} is wrong: it matches a known mistake, {mistake}", hint
+        )
 
 
 class PointMass:
@@ -127,8 +154,8 @@ CONTRACT.function(
         "rule for which ones: equal strides from 0 ('leading'), equal strides ending at T - 1 "
         "('trailing'), evenly spaced over 0..T-1 and rounded ('linspace'), or squares "
         "('quadratic').",
-        "leading: i · ⌊T/n⌋ for i = 0..n−1; trailing: round(T − i·T/n) − 1; linspace: n points "
-        "from 0 to T − 1, rounded half to even; quadratic: ⌊(i·√(0.8T)/(n − 1))²⌋. Sort them "
+        "leading: i · ⌊T/n⌋ for i = 0..n−1; trailing: round(T − i·T/n) − 1, rounded half to "
+        "even; linspace: n points from 0 to T − 1, rounded half to even; quadratic: ⌊(i·√(0.8T)/(n − 1))²⌋. Sort them "
         "largest first, as integers, and refuse a spacing that repeats an index.",
     ),
 )
@@ -136,22 +163,32 @@ SPACING_HINTS = {
     "leading": "'leading' (C6.4) takes equal strides of ⌊T/n⌋ starting at index 0: the last index "
     "visited is 0 and the first (n − 1)·⌊T/n⌋, not T − 1.",
     "trailing": "'trailing' (C6.4) takes equal strides of T/n that end at the noisiest index, "
-    "T − 1: round T − i·T/n, then subtract one, since indices are 0-based and T is not one of them.",
+    "T − 1: round T − i·T/n (half to even), then subtract one, since indices are 0-based and T "
+    "is not one of them.",
     "linspace": "'linspace' (C6.4) spreads n indices evenly from 0 to T − 1 inclusive and rounds "
     "each to the nearest integer (half to even) rather than cutting off its fraction.",
     "quadratic": "'quadratic' (C6.4) squares n evenly spaced numbers from 0 to √(0.8T) — steps of "
     "√(0.8T)/(n − 1), so that the last one is √(0.8T) itself — and rounds down.",
 }
 ORDER_HINT = "Return the indices largest first: the sampler walks from the noise to the data."
+ROUND_HINT = (
+    "Round half to even (C6.4), as Python's round and torch.round do: 2.5 → 2 and 7.5 → 8. "
+    "Adding 0.5 and rounding down rounds every half up."
+)
 
 
-def _spacing_by_hand(T: int, n: int, spacing: str) -> list[int]:
+def _spacing_by_hand(T: int, n: int, spacing: str, half_up: bool = False) -> list[int]:
+    """The spacing's rule (C6.4); ``half_up`` rounds halves up instead of to even (a mistake)."""
+
+    def rounded(v: float) -> int:
+        return math.floor(v + 0.5) if half_up else round(v)
+
     if spacing == "leading":
         steps = [i * (T // n) for i in range(n)]
     elif spacing == "trailing":
-        steps = [round(T - i * T / n) - 1 for i in range(n)]
+        steps = [rounded(T - i * T / n) - 1 for i in range(n)]
     elif spacing == "linspace":
-        steps = [int(np.round(v)) for v in np.linspace(0, T - 1, n)]
+        steps = [rounded(float(v)) for v in np.linspace(0, T - 1, n)]
     else:
         steps = [math.floor((i * math.sqrt(0.8 * T) / (n - 1)) ** 2) for i in range(n)]
     return sorted(steps, reverse=True)
@@ -160,7 +197,7 @@ def _spacing_by_hand(T: int, n: int, spacing: str) -> list[int]:
 @check("ddim_timesteps", hint=SPACING_HINTS["leading"])
 def timesteps_follow_each_spacing(impl):
     """ddim_timesteps gives, for each spacing, the indices its rule says, largest first."""
-    for T, n in ((1000, 10), (1000, 50), (100, 7), (10, 10), (999, 8)):
+    for T, n in ((1000, 10), (1000, 50), (100, 7), (10, 10), (999, 8), (10, 4)):
         for spacing in ("leading", "trailing", "linspace", "quadratic"):
             if spacing == "quadratic" and n > math.sqrt(0.8 * T):
                 continue
@@ -178,11 +215,49 @@ def timesteps_follow_each_spacing(impl):
                 f"order: {seen[:4]}...",
                 ORDER_HINT,
             )
+            if spacing in ("trailing", "linspace"):
+                half_up = _spacing_by_hand(T, n, spacing, half_up=True)
+                expect(
+                    seen == expected or seen != half_up,
+                    f"ddim_timesteps({T}, {n}, {spacing!r}) is {seen[:6]}..., expected "
+                    f"{expected[:6]}...: halves rounded up, not to even",
+                    ROUND_HINT,
+                )
             expect(
                 seen == expected,
                 f"ddim_timesteps({T}, {n}, {spacing!r}) is {seen[:6]}..., expected {expected[:6]}...",
                 SPACING_HINTS[spacing],
             )
+
+
+REPEAT_HINT = (
+    "A spacing can repeat an index when num_steps is large — 'quadratic' with n = 5 of T = 10 "
+    "rounds both 0 and 0.5 down to 0. Refuse it with a ValueError naming spacing or num_steps, "
+    "as the docstring's Raises says, instead of visiting an index twice."
+)
+
+
+@check("ddim_timesteps", hint=REPEAT_HINT)
+def timesteps_refuse_repeated_indices(impl):
+    """ddim_timesteps raises a ValueError when the spacing's rule repeats an index."""
+    for T, n in ((10, 5), (50, 10)):
+        try:
+            got = impl.ddim_timesteps(T, n, "quadratic")
+        except ValueError as error:
+            expect(
+                "num_steps" in str(error) or "spacing" in str(error),
+                f"ddim_timesteps({T}, {n}, 'quadratic') raised a ValueError that names neither "
+                f"num_steps nor spacing: {str(error)[:120]!r}",
+                REPEAT_HINT,
+            )
+            continue
+        seen = got.tolist() if isinstance(got, torch.Tensor) else got
+        expect(
+            False,
+            f"ddim_timesteps({T}, {n}, 'quadratic') returned {seen}, which repeats an index, "
+            "instead of raising a ValueError",
+            REPEAT_HINT,
+        )
 
 
 # ----------------------------------------------------------------------------- ddim_step
@@ -231,6 +306,24 @@ LANDING_HINT = (
     "Read ᾱ_s at the index stepped to, t_prev itself; with index −1 for the data standing first "
     "(ᾱ = 1), index t_prev sits one place further along."
 )
+WRAP_HINT = (
+    "At the last step, t_prev = −1 stands for the data, where ᾱ = 1; alpha_bars[-1] reads the "
+    "schedule's last entry (≈ 0) instead, since Python counts −1 from the end. Use 1 there: for "
+    "instance a table with a 1 in front, read at t_prev + 1."
+)
+EARLY_S_HINT = (
+    "ᾱ_s was read one index too early, at t_prev − 1 — and, at the last step (t_prev = −1), from "
+    "the table's last entry, since Python counts −1 from the end. In a table with a 1 in front, "
+    "index t_prev sits one place further along: read it at t_prev + 1."
+)
+EARLY_T_HINT = (
+    "ᾱ_t was read one index too early, at t − 1: ᾱ_t is alpha_bars[t] itself, at the index of "
+    "the state x_t (in a table with a 1 in front, at t + 1)."
+)
+FAR_T_HINT = (
+    "ᾱ_t was read one index too far, at t + 1: ᾱ_t is alpha_bars[t] itself — index t already is "
+    "the paper's step t + 1."
+)
 X0_HINT = (
     "x̂₀ from ε̂ as in (C2.3): subtract √(1 − ᾱ_t) times ε̂ — the noise's standard deviation, "
     "not its variance — then divide by √ᾱ_t."
@@ -257,27 +350,37 @@ FRESH_HINT = (
 def deterministic_step_is_eq_12(impl):
     """With η = 0 the step is DDIM eq. (12) without noise, for a batch of mixed indices, to the data too."""
     eps, x = _randn(5, 3, seed=10), _randn(5, 3, seed=11)
-    t, s = torch.tensor([7, 6, 3, 1, 0]), torch.tensor([2, 5, -1, 0, -1])
+    t, s = torch.tensor([6, 5, 3, 1, 0]), torch.tensor([2, 4, -1, 0, -1])
     got = to_numpy(impl.ddim_step(eps, x, t, s, _schedule()))
     args = (to_numpy(eps), to_numpy(x), t.tolist(), s.tolist(), 0.0)
     expected = _ddim_by_hand(*args)
-    expect(
-        np.isfinite(got).all(),
-        "the η = 0 step returned NaN or inf: a square root of a negative number, such as "
-        "1 − ᾱ_t/ᾱ_s with ᾱ_t above ᾱ_s",
-        "ᾱ falls as the index grows, so ᾱ_t < ᾱ_s for t > s; a NaN here means a larger number "
-        "stood for ᾱ_t. " + ALPHA_HINT,
-    )
+    known = [
+        ("alpha", "the one-step α", ALPHA_HINT),
+        ("alpha-t", "the one-step α at t", ALPHA_HINT),
+        ("wrap", "alpha_bars[-1] (≈ 0) for the data's ᾱ = 1 at t_prev = −1", WRAP_HINT),
+        ("early-s", "ᾱ_s read one index too early, at t_prev − 1", EARLY_S_HINT),
+        ("landing", "ᾱ_s read one index too far, at t_prev + 1", LANDING_HINT),
+        ("early-t", "ᾱ_t read one index too early, at t − 1", EARLY_T_HINT),
+        ("far-t", "ᾱ_t read one index too far, at t + 1", FAR_T_HINT),
+        ("x0", "x̂₀ with 1 − ᾱ_t", X0_HINT),
+    ]
     _not_a_known_mistake(
         got,
         expected,
         "the η = 0 step",
         [
-            (_ddim_by_hand(*args, mistake="alpha"), "the one-step α gives", ALPHA_HINT),
-            (_ddim_by_hand(*args, mistake="alpha-t"), "the one-step α at t gives", ALPHA_HINT),
-            (_ddim_by_hand(*args, mistake="landing"), "ᾱ one index too far gives", LANDING_HINT),
-            (_ddim_by_hand(*args, mistake="x0"), "x̂₀ with 1 − ᾱ_t gives", X0_HINT),
+            (_ddim_by_hand(*args, mistake=mistake, nan=nan), words, hint)
+            for mistake, words, hint in known
+            for nan in (False, True)
         ],
+    )
+    expect(
+        np.isfinite(got).all(),
+        "the η = 0 step returned NaN or inf: a square root of a negative number, such as "
+        "1 − ᾱ_t/ᾱ_s with ᾱ_t above ᾱ_s, or a division by 1 − ᾱ_t = 0",
+        "ᾱ falls as the index grows, so ᾱ_t < ᾱ_s for t > s; a NaN here means a wrong entry "
+        "stood for ᾱ_t or ᾱ_s. Read ᾱ_t at t and ᾱ_s at t_prev, with 1 where t_prev is −1 "
+        "(alpha_bars[-1] is the schedule's last entry, not the data's 1), from the cumulative ᾱ.",
     )
     assert_close(got, expected, "the η = 0 step")
 
@@ -303,6 +406,21 @@ def stochastic_step_uses_sigma_of_eta(impl):
             f"the η = {eta} step",
             [
                 (_ddim_by_hand(*args, z=to_numpy(z), mistake="variance"), "σ² as σ", STD_HINT),
+                (
+                    _ddim_by_hand(*args, z=to_numpy(z), mistake="variance-squared"),
+                    "σ² as σ (σ squared in both places)",
+                    STD_HINT,
+                ),
+                (
+                    _ddim_by_hand(*args, z=to_numpy(z), mistake="variance-z"),
+                    "σ² as the fresh noise's scale",
+                    STD_HINT,
+                ),
+                (
+                    _ddim_by_hand(*args, z=to_numpy(z), mistake="sigma-weight"),
+                    "σ, not σ², taken out of the noise's weight",
+                    STD_HINT,
+                ),
                 (
                     _ddim_by_hand(*args, z=to_numpy(z), mistake="weight"),
                     "√(1 − ᾱ_s) as the noise's weight",
@@ -353,13 +471,13 @@ def clipping_recomputes_the_noise(impl):
         [
             (
                 _ddim_by_hand(*args),
-                "no clipping gives",
+                "no clipping",
                 "With clip_x0=True, clip x̂₀ to [-1, 1] before it is used; the step must change "
                 "wherever x̂₀ lies outside.",
             ),
             (
                 _ddim_by_hand(*args, clip=True, mistake="raw-eps"),
-                "the model's ε̂ with a clipped x̂₀ gives",
+                "the model's ε̂ kept with a clipped x̂₀",
                 "After clipping x̂₀, recompute ε̂ from the clipped x̂₀ as in (C2.3), so that the "
                 "two stay consistent with x_t.",
             ),
@@ -450,7 +568,7 @@ def sampler_visits_the_indices_of_its_spacing(impl):
         len(seen) == len(expected),
         f"the model was called {len(seen)} times for num_steps=3: t = {seen}",
         "One model call per visited index, num_steps in all: after the last visited index comes "
-        "one more step, to −1 (the data) after the last.",
+        "one more step, to index −1 (the data).",
     )
     expect(
         seen == expected,
@@ -463,6 +581,101 @@ def sampler_visits_the_indices_of_its_spacing(impl):
         "t was not passed to the model as a LongTensor",
         "Pass t to the model as a LongTensor with one entry per example.",
     )
+
+
+def _deterministic_factors(abar: np.ndarray, steps: list[int]) -> list[float]:
+    """For N(0, 1) data and η = 0, each step multiplies the state by cos(φ_s − φ_t), cos φ = √ᾱ."""
+    return [
+        math.sqrt(abar[s + 1] * abar[t + 1]) + math.sqrt((1 - abar[s + 1]) * (1 - abar[t + 1]))
+        for t, s in zip(steps, [*steps[1:], -1], strict=True)
+    ]
+
+
+X_T_HINT = (
+    "Start from the x_T you are given: draw standard normal noise from the generator only when "
+    "x_T is None. With η = 0 the samples are then a function of x_T alone."
+)
+
+
+@check("ddim_sample", hint=X_T_HINT)
+def sampler_starts_from_the_given_x_T(impl):
+    """With η = 0, x_T given and N(0, 1) data, the samples are x_T times a known factor, for any seed."""
+    x_T = _randn(4, 2, seed=6)
+    factor = math.prod(_deterministic_factors(_abar(), _spacing_by_hand(8, 4, "leading")))
+    for seed in (0, 1):
+        x = impl.ddim_sample(
+            _standard_normal_oracle(_schedule()),
+            (4, 2),
+            _schedule(),
+            num_steps=4,
+            x_T=x_T,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        assert_close(
+            x,
+            factor * x_T,
+            f"the η = 0 samples from a given x_T (generator seed {seed}), which must be "
+            f"{factor:.4f} · x_T for N(0, 1) data",
+            hint=X_T_HINT,
+        )
+
+
+TRAJECTORY_HINT = (
+    "With return_trajectory, return the samples and the states in the order visited: x_T first "
+    "(the noise, before any step), then the state after each step, the samples last — "
+    "num_steps + 1 entries stacked on a new first axis."
+)
+
+
+@check("ddim_sample", hint=TRAJECTORY_HINT)
+def trajectory_runs_from_x_T_to_the_samples(impl):
+    """The trajectory is x_T, then each step's state (known exactly for N(0, 1) data), the samples last."""
+    x_T = _randn(3, 2, seed=8)
+    out = impl.ddim_sample(
+        _standard_normal_oracle(_schedule()),
+        (3, 2),
+        _schedule(),
+        num_steps=3,
+        x_T=x_T,
+        return_trajectory=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    expect(
+        isinstance(out, tuple) and len(out) == 2,
+        f"with return_trajectory=True, ddim_sample returned {type(out).__name__}, not the pair "
+        "(samples, trajectory)",
+        TRAJECTORY_HINT,
+    )
+    samples, path = to_numpy(out[0]), to_numpy(out[1])
+    expect(
+        path.shape == (4, 3, 2),
+        f"the trajectory of 3 steps for shape (3, 2) has shape {path.shape}, expected (4, 3, 2)",
+        "One entry per state: x_T, then the state after each of the num_steps steps — "
+        "num_steps + 1 in all, stacked on a new first axis.",
+    )
+    expect(
+        _close(path[0], to_numpy(x_T)),
+        "the trajectory's first entry is not x_T"
+        + (" (it is the samples: the trajectory is reversed)" if _close(path[0], samples) else ""),
+        "The trajectory runs noise first: its first entry is x_T itself, before any step, and "
+        "its last the samples.",
+    )
+    expect(
+        _close(path[-1], samples),
+        "the trajectory's last entry is not the samples returned",
+        "The trajectory ends with the samples: its last entry is the state after the last step, "
+        "the same tensor the sampler returns.",
+    )
+    state = to_numpy(x_T)
+    for k, a in enumerate(_deterministic_factors(_abar(), _spacing_by_hand(8, 3, "leading"))):
+        state = a * state
+        assert_close(
+            path[k + 1],
+            state,
+            f"the trajectory's entry {k + 1}, the state after step {k + 1}",
+            hint="Entry k of the trajectory is the state after k steps: append the state after "
+            "each step, in order.",
+        )
 
 
 @check("ddim_sample", hint=SAMPLE_HINT + " The last step must land on the data: ᾱ = 1 there.")
@@ -673,6 +886,35 @@ def slerp_follows_the_great_circle(impl):
             np.sin(w * theta) / np.sin(theta)
         )[:, None] * b
         assert_close(impl.slerp(z0, z1, w), expected, f"slerp at w = {w}")
+
+
+PARALLEL_HINT = (
+    "When the two noises point the same way (θ = 0), sin θ = 0 and (C6.6) is 0/0: use its limit "
+    "there, the straight line with weights 1 − w and w — and clamp cos θ to [−1, 1] before "
+    "arccos, since rounding can push it just past 1."
+)
+
+
+@check("slerp", hint=PARALLEL_HINT)
+def slerp_of_parallel_noises_is_the_straight_line(impl):
+    """With z1 a positive multiple of z0 (θ = 0), slerp is finite: (1 − w) z0 + w z1, its limit."""
+    z0 = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, -2.0]], dtype=torch.float64)
+    z1 = torch.tensor([[3.0, 4.0], [2.0, 0.0], [0.0, -1.0]], dtype=torch.float64)
+    noise = _randn(4, 6, seed=13)
+    for a, b in ((z0, z1), (z0, z0), (noise, 3 * noise)):
+        for w in (0.0, 0.3, 1.0):
+            got = to_numpy(impl.slerp(a, b, w))
+            expect(
+                np.isfinite(got).all(),
+                f"slerp of two parallel noises (θ = 0) at w = {w:g} gave NaN or inf",
+                PARALLEL_HINT,
+            )
+            assert_close(
+                got,
+                (1 - w) * to_numpy(a) + w * to_numpy(b),
+                f"slerp of two parallel noises (θ = 0) at w = {w:g}",
+                hint=PARALLEL_HINT,
+            )
 
 
 __all__ = ["CONTRACT"]

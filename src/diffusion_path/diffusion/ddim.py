@@ -143,7 +143,8 @@ def ddim_step(
     Raises:
         ValueError: if ``model_output`` or ``x_t`` is not a finite float tensor or they do not
             match, ``t`` or ``t_prev`` is out of range or ``t_prev >= t``, ``eta < 0``, ``noise``
-            does not match ``x_t``, or ``eta > 0`` with neither ``noise`` nor a ``generator``.
+            does not match ``x_t``, ``generator`` is given but is not a ``torch.Generator``, or
+            ``eta > 0`` with neither ``noise`` nor a ``generator``.
 
     Examples:
         >>> schedule = NoiseSchedule(torch.tensor([0.36, 0.5]))  # alpha_bars 0.64, 0.32
@@ -156,6 +157,8 @@ def ddim_step(
     eta = validation.non_negative(eta, "eta")
     if noise is not None:
         noise = validation.same_shape(noise, "noise", x_t, "x_t")
+    if generator is not None:
+        generator = validation.torch_generator(generator)
 
     # Exercise: eqs. (C6.2)-(C6.3) — predict the clean data and keep the noise prediction
     # consistent with it (recompute it when clipping); then rebuild the state at t_prev from the
