@@ -160,6 +160,57 @@ def test_a_class_waiting_for_another_unwritten_class_is_told_which(work):
     assert verdicts["UNet"].reason == "waits for ResidualBlock, which is not implemented yet"
 
 
+def test_a_failure_that_follows_a_failing_dependency_shows_no_hint_of_its_own(work):
+    """simple_loss draws the noise twice: training_step fails with it, and names it, not its own part."""
+    from diffusion_path.check import grade, load_implementation
+
+    task = get_task("core-5")
+    source = solved(task)
+    right = "x_t = q_sample(x0, t, schedule, noise=eps)"
+    assert source.count(right) == 1
+    (work / task.exercise_file).write_text(
+        source.replace(right, "x_t = q_sample(x0, t, schedule, generator=generator)")
+    )
+    impl = load_implementation(task, work / task.exercise_file)
+    verdicts = {
+        r.function: r for r in grade(task, impl, functions=["simple_loss", "training_step"])
+    }
+    assert verdicts["simple_loss"].status == "failed" and verdicts["simple_loss"].hint
+    step = verdicts["training_step"]
+    assert step.status == "failed", step
+    assert step.reason.startswith("depends on simple_loss, which fails: fix it first"), step
+    assert step.hint == "", step
+
+
+def test_a_crash_gets_the_errors_message_not_the_sub_checks_description(work):
+    """A ValueError raised by the learner's code: the hint is about the error, not about return types."""
+    from diffusion_path.check import grade, load_implementation
+
+    task = get_task("core-5")
+    source = solved(task)
+    right = "clip_x0=True, generator=generator,"
+    assert source.count(right) == 1
+    (work / task.exercise_file).write_text(source.replace(right, "clip_x0=True, generator=None,"))
+    impl = load_implementation(task, work / task.exercise_file)
+    (verdict,) = grade(task, impl, functions=["sample_images"])
+    assert verdict.status == "failed", verdict
+    assert "raised ValueError: generator" in verdict.reason, verdict
+    assert verdict.hint.startswith("Your code raised ValueError: read its message"), verdict
+    description = next(
+        c.description
+        for c in load_contract_checks(task, "sample_images")
+        if c.name == verdict.check
+    )
+    assert description.rstrip(".") not in verdict.hint, verdict
+
+
+def load_contract_checks(task, function: str) -> list:
+    from diffusion_path.check import load_contract
+    from diffusion_path.tasks import reference_namespace
+
+    return load_contract(task).all_checks(function, reference_namespace(task))
+
+
 def test_a_file_that_exits_or_fails_at_import_is_named_with_its_line(work):
     (work / TASK.exercise_file).write_text("import sys\n\nsys.exit(0)\n")
     result = cli("check", TASK.id, "--impl", str(work))

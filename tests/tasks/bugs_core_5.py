@@ -57,7 +57,16 @@ BUGS = [
         NOISE,
         "x_t = q_sample(x0, t, schedule, generator=generator)",
         "a_model_that_knows_the_data_scores_zero",
-        "draw eps once and pass it to q_sample",
+        "The noise drawn twice",
+    ),
+    Bug(
+        "noise drawn twice: the target is a fresh draw, not the noise that made x_t",
+        "simple_loss",
+        LOSS,
+        "return torch.mean((torch.randn(x0.shape, generator=generator, dtype=x0.dtype) - "
+        "model(x_t, t)) ** 2)",
+        "a_model_that_knows_the_data_scores_zero",
+        "The noise drawn twice",
     ),
     Bug(
         "noised by hand with abar and 1 - abar, no square roots",
@@ -315,6 +324,31 @@ BUGS = [
         "        model.train()",
         "the_model_is_put_back_in_its_mode",
         "not model.train() whatever the mode was",
+    ),
+    Bug(
+        "mode restored after sampling, but not when sampling raises (no try/finally)",
+        "sample_images",
+        "    try:\n"
+        "        # $x_T \\sim \\mathcal N(0, I)$, then T reverse steps with $\\hat x_0$ clipped\n"
+        "        samples = ddpm_sample(\n"
+        "            model, (num, *image_shape), schedule, clip_x0=True, generator=generator, progress=False\n"
+        "        )\n"
+        "    finally:\n"
+        "        model.train(was_training)\n",
+        "    samples = ddpm_sample(\n"
+        "        model, (num, *image_shape), schedule, clip_x0=True, generator=generator, progress=False\n"
+        "    )\n"
+        "    model.train(was_training)\n",
+        "the_mode_is_restored_even_if_sampling_fails",
+        "in a finally block",
+    ),
+    Bug(
+        "the network's error swallowed: sampling failures return None",
+        "sample_images",
+        "    finally:\n        model.train(was_training)\n    return samples",
+        "    except RuntimeError:\n        samples = None\n    finally:\n        model.train(was_training)\n    return samples",
+        "the_mode_is_restored_even_if_sampling_fails",
+        "Let the network's errors through",
     ),
     Bug(
         "x0_hat not clipped",

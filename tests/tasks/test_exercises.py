@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import re
 import subprocess
 import sys
@@ -56,6 +58,37 @@ def test_stub_compiles_and_uses_no_undefined_or_private_name(task, tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("task", READY, ids=lambda task: task.id)
+def test_given_signatures_parse_as_python(task):
+    """Each line of the "Given" comment is ``name(parameters): summary``, the parameters valid Python.
+
+    Annotations such as ``Callable[[torch.Tensor], torch.Tensor]`` or ``tuple[A, B]`` once came out
+    garbled (``load_model(path, device, NoiseSchedule, dict])``).
+    """
+    source = stub_source(task)
+    block = source.partition("# Given (imported above, not yours to write):\n")[2]
+    given = [line for line in block.split("\n\n")[0].splitlines() if "(" in line.split(":")[0]]
+    for line in given:
+        head = line.removeprefix("#   ").partition("): ")[0] + ")"
+        name = head.partition("(")[0]
+        tree = ast.parse(f"def {head}: pass")  # raises SyntaxError on a garbled signature
+        function = tree.body[0]
+        module = next(
+            node.module
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) and name in {a.name for a in node.names}
+        )
+        expected = list(
+            inspect.signature(getattr(importlib.import_module(module), name)).parameters
+        )
+        arguments = function.args
+        names = [a.arg for a in arguments.posonlyargs + arguments.args]
+        names += [arguments.vararg.arg] if arguments.vararg else []
+        names += [a.arg for a in arguments.kwonlyargs]
+        names += [arguments.kwarg.arg] if arguments.kwarg else []
+        assert names == expected, f"{task.id}: {line}"
 
 
 @pytest.mark.parametrize("task", READY, ids=lambda task: task.id)

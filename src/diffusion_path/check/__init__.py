@@ -378,10 +378,11 @@ def grade_function(
             result.status = FAILED
             result.check = check.name
             result.reason = f"{function} raised {_first_line(error)}{_where(error, source)}"
+            # the error's own message (in the reason) is the clue: the sub-check's description
+            # would point at a property the crash has nothing to do with
             result.hint = (
-                f"Your code raised {type(error).__name__} while this was checked: "
-                f"{check.description.rstrip('.')}. Read the message and the line it names, and "
-                "try the same call yourself."
+                f"Your code raised {type(error).__name__}: read its message and the line it "
+                "names, and try the same call yourself."
             )
             break
         result.passed_checks += 1
@@ -392,11 +393,17 @@ def grade_function(
 def note_dependencies(
     result: FunctionResult, uses: tuple[str, ...], earlier: dict[str, FunctionResult]
 ) -> FunctionResult:
-    """Say so in a failed verdict when a function it calls failed first."""
+    """Say so in a failed verdict when a function it calls failed first.
+
+    The verdict then keeps no hint of its own: the failure most likely comes from the function it
+    calls, and a hint about this one's own part (say, "without grad_clip, do not clip") would send
+    the learner to code that may be right.
+    """
     failing = [used for used in uses if used in earlier and earlier[used].status == FAILED]
     if failing and result.status == FAILED and not result.reason.startswith("depends on"):
         note = f"depends on {failing[0]}, which fails: fix it first"
         result.reason = f"{note} ({result.reason})"
+        result.hint = ""
     return result
 
 

@@ -216,12 +216,24 @@ def loss_is_a_scalar_that_carries_gradients(impl):
 def a_model_that_knows_the_data_scores_zero(impl):
     """With all data at one point, the model that knows it recovers the noise exactly: the loss is 0."""
     c = _randn(3, seed=3)
-    x0 = c.repeat(64, 1)
+    x0 = c.repeat(4096, 1)
     model = _Knowing(c)
     loss = float(impl.simple_loss(model, x0, _schedule(), torch.Generator().manual_seed(2)))
     if loss < 1e-16:
         return
     expect(model.calls, "the model was never called", LOSS_HINT)
+    # noise drawn twice: the target eps' is independent of the eps that made x_t, so each squared
+    # error is (eps' - eps)^2 = 2 chi^2_1, of mean 2 and variance 8
+    se = math.sqrt(8 / x0.numel())
+    if abs(loss - 2.0) < 6 * se:
+        expect(
+            False,
+            f"the loss of a model that predicts the noise exactly is {loss:.4g}, about 2 = "
+            "E[(eps' - eps)^2] for two independent noises: the noise was drawn twice, once for "
+            "x_t and once for the target",
+            "The noise drawn twice: draw eps once and pass it to q_sample (noise=eps) rather "
+            "than letting q_sample draw its own, and compare that same eps with model(x_t, t).",
+        )
     target_x0 = float((c**2).mean()) + 1.0  # E (c - eps)^2 per coordinate
     if abs(loss - target_x0) < 0.35 * target_x0:
         expect(
@@ -234,9 +246,9 @@ def a_model_that_knows_the_data_scores_zero(impl):
     expect(
         False,
         f"the loss of a model that predicts the noise exactly is {loss:.4g}, expected 0",
-        "The noise you compare with must be the noise that made x_t: draw eps once and pass it to "
-        "q_sample (noise=eps) rather than letting q_sample draw its own, and noise with "
-        "sqrt(abar_t) and sqrt(1 - abar_t) (q_sample does).",
+        "The noise you compare with must be the noise that made x_t, at the step the model is "
+        "told: noise with sqrt(abar_t) and sqrt(1 - abar_t) (q_sample does), passing "
+        "q_sample that eps and those t.",
     )
 
 
@@ -355,17 +367,19 @@ CONTRACT.function(
     _step_example,
     uses=("simple_loss",),
     hints=(
-        "Eq. (C5.2): one step of gradient descent on the simple loss of this batch — the "
+        "Eq. (C5.2): one step of gradient descent on the loss of this batch (loss_fn, or the "
+        "simple loss when none is given) — the "
         "gradient of this batch only, its norm clipped, then the optimiser's update.",
-        "Clear the gradients left in the parameters; compute the loss with simple_loss inside the "
-        "autocast block; if the loss is not finite, return it at once, taking no step. Otherwise "
+        "Clear the gradients left in the parameters; compute the loss inside the autocast block — "
+        "with loss_fn when it is given, with simple_loss when it is None; if the loss is not finite, return it at once, taking no step. Otherwise "
         "back-propagate, clip the global norm of the gradient when grad_clip is given (before the "
         "update, which uses the gradient), take the optimiser's step, and return the loss as a "
         "Python float.",
     ),
 )
 STEP_TRAINING_HINT = (
-    "Follow eq. (C5.2) in order: optimizer.zero_grad(), loss = simple_loss(...), loss.backward(), "
+    "Follow eq. (C5.2) in order: optimizer.zero_grad(), the loss (loss_fn(...) when given, else "
+    "simple_loss(...)), loss.backward(), "
     "clip the gradient's norm (when grad_clip is given), optimizer.step(), return loss.item()."
 )
 
@@ -401,7 +415,11 @@ def _run_step(impl, clip: float | None, lr: float = 0.1, stale: float | None = N
     loss = impl.training_step(
         model, optimizer, data, _schedule(), torch.Generator().manual_seed(5), clip
     )
-    expect(model.calls, "the model was never called: compute the loss with simple_loss")
+    expect(
+        model.calls,
+        "the model was never called",
+        "Compute the loss with simple_loss when loss_fn is None: it calls the model.",
+    )
     after = {n: to_numpy(p).copy() for n, p in model.named_parameters()}
     return model, before, after, loss
 
@@ -844,6 +862,45 @@ def the_model_is_put_back_in_its_mode(impl):
             "model.train(was_training): the caller (a training loop) goes on as before — not "
             "model.train() whatever the mode was.",
         )
+
+
+class _Failing(_Recorder):
+    """A network that raises :class:`_Broken` at its third call, as a real one might (out of memory)."""
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if len(self.calls) == 2:
+            raise _Broken("the network failed at its third call (raised by the check on purpose)")
+        return super().forward(x_t, t)
+
+
+class _Broken(RuntimeError):
+    """The error :class:`_Failing` raises: the check tells it from the learner's own errors."""
+
+
+@check(
+    "sample_images",
+    hint="Restore the mode in a finally block: the caller may catch the error and train on.",
+)
+def the_mode_is_restored_even_if_sampling_fails(impl):
+    """A network in training mode that raises partway through sampling is back in training mode after."""
+    model = _Failing(len(BETAS), 0.1).train()
+    raised = False
+    try:
+        impl.sample_images(model, 2, (1, 2, 2), _schedule(), torch.Generator().manual_seed(6))
+    except _Broken:
+        raised = True
+    expect(
+        raised,
+        "the network raised an error partway through sampling, but sample_images did not let it out",
+        "Let the network's errors through: no except that swallows them; only restore the mode "
+        "on the way out.",
+    )
+    expect(
+        model.training,
+        "the network raised an error partway through sampling, and came back in evaluation mode",
+        "Switch back in a finally block (try: sample finally: model.train(was_training)): "
+        "the caller may catch the error and go on training, in training mode.",
+    )
 
 
 @check(

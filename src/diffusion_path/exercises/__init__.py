@@ -271,8 +271,7 @@ def _given_tools(plain: list[str], from_imports: dict[str, list[str]], defined: 
             tool = getattr(imported, name, None)
             if inspect.isfunction(tool):
                 summary = (inspect.getdoc(tool) or "").splitlines()[0]
-                signature = str(inspect.signature(tool)).replace("'", "")
-                lines.append(f"#   {name}{_short(signature)}: {summary}")
+                lines.append(f"#   {name}{_short(inspect.signature(tool))}: {summary}")
             elif inspect.ismodule(tool):
                 lines.append(f"#   {name}: {(tool.__doc__ or '').strip().splitlines()[0]}")
     if not lines:
@@ -280,16 +279,56 @@ def _given_tools(plain: list[str], from_imports: dict[str, list[str]], defined: 
     return "# Given (imported above, not yours to write):\n" + "\n".join(lines) + "\n"
 
 
-def _short(signature: str) -> str:
-    """A signature without its annotations, to fit a comment line: ``(values, t, like)``."""
-    names = []
-    for part in signature.strip("()").split(", "):
-        part = part.split(":")[0].split("=")[0].strip()
-        if part and part not in ("*", "/") and "->" not in part:
-            names.append(part)
-        elif part == "*":
-            names.append("*")
-    return "(" + ", ".join(names) + ")"
+def _default(value: object) -> str:
+    """A parameter's default as Python text, or ``...`` when its repr is not a short literal."""
+    text = repr(value)
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return "..."
+    return text if len(text) <= 24 else "..."
+
+
+def _short(signature: inspect.Signature) -> str:
+    """A signature without its annotations, to fit a comment line: ``(x, t, *, noise=None)``.
+
+    The parameter names with their defaults and the ``/``, ``*``, ``*args`` and ``**kwargs``
+    markers, so the text parses as the parameter list of a Python function (a test checks).
+
+    Examples:
+        >>> def f(
+        ...     a, b: tuple[int, ...] = (1, 2), /, c=None, *, d: "Callable[[int], int]" = abs
+        ... ): ...
+        >>> _short(inspect.signature(f))
+        '(a, b=(1, 2), /, c=None, *, d=...)'
+    """
+    stripped = signature.replace(
+        parameters=[
+            p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()
+        ],
+        return_annotation=inspect.Signature.empty,
+    )
+    parameters = list(stripped.parameters.values())
+    parts = []
+    star = False
+    for i, parameter in enumerate(parameters):
+        kind = parameter.kind
+        if kind is inspect.Parameter.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            parts.append(f"*{parameter.name}")
+            star = True
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            parts.append(f"**{parameter.name}")
+        elif parameter.default is inspect.Parameter.empty:
+            parts.append(parameter.name)
+        else:
+            parts.append(f"{parameter.name}={_default(parameter.default)}")
+        last_positional = i + 1 == len(parameters) or parameters[i + 1].kind is not kind
+        if kind is inspect.Parameter.POSITIONAL_ONLY and last_positional:
+            parts.append("/")
+    return "(" + ", ".join(parts) + ")"
 
 
 def _class_stub(lines: list[str], node: ast.ClassDef, by_name: dict[str, Exercise]) -> str:
