@@ -36,6 +36,7 @@ from types import ModuleType
 __all__ = [
     "BENCHMARKS",
     "STORED",
+    "check_fields",
     "check_root",
     "figure",
     "get",
@@ -224,3 +225,37 @@ def table(result: dict) -> str:
 def figure(result: dict):
     """The matplotlib figure of a result (the benchmark's ``figure``)."""
     return get(str(result.get("benchmark"))).figure(result)
+
+
+def check_fields(result: object, name: str, fields: dict[str, type]) -> dict:
+    """``result`` if it is a dict with the registry's fields for benchmark ``name`` and ``fields``.
+
+    The part of every benchmark's ``validate`` that is the same for all: ``result`` is a dict,
+    ``"benchmark"`` is ``name``, ``"date"`` a string, ``"machine"`` what ``machine()`` records,
+    ``"settings"`` a dict, and each key of ``fields`` holds a value of its type.
+
+    Raises:
+        ValueError: naming the field that is missing or wrong.
+
+    Examples:
+        >>> check_fields({"benchmark": "x", "date": "", "machine": {}, "settings": {}}, "x", {})
+        Traceback (most recent call last):
+        ...
+        ValueError: result must be a result of benchmark 'x': 'machine' lacks 'cpu'
+    """
+
+    def fail(problem: str) -> None:
+        raise ValueError(f"result must be a result of benchmark {name!r}: {problem}")
+
+    if not isinstance(result, dict):
+        fail(f"a dict, got {type(result).__name__}")
+    expected = {"benchmark": str, "date": str, "machine": dict, "settings": dict, **fields}
+    for key, kind in expected.items():
+        if not isinstance(result.get(key), kind):
+            fail(f"{key!r} must be a {kind.__name__}, got {result.get(key)!r:.60}")
+    if result["benchmark"] != name:
+        fail(f"'benchmark' is {result['benchmark']!r}")
+    for key in ("cpu", "cores", "threads", "torch"):
+        if key not in result["machine"]:
+            fail(f"'machine' lacks {key!r}")
+    return result

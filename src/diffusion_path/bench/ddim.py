@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from diffusion_path.bench import check_fields
 from diffusion_path.tools import validation
 
 __all__ = [
@@ -238,23 +239,7 @@ def validate(result: dict) -> None:
     Raises:
         ValueError: naming the field that is missing or wrong.
     """
-    if not isinstance(result, dict):
-        _fail(f"a dict, got {type(result).__name__}")
-    for key, kind in (
-        ("benchmark", str),
-        ("date", str),
-        ("machine", dict),
-        ("settings", dict),
-        ("model", dict),
-        ("rows", list),
-    ):
-        if not isinstance(result.get(key), kind):
-            _fail(f"{key!r} must be a {kind.__name__}, got {result.get(key)!r:.60}")
-    if result["benchmark"] != "ddim":
-        _fail(f"'benchmark' is {result['benchmark']!r}")
-    for key in ("cpu", "cores", "threads", "torch"):
-        if key not in result["machine"]:
-            _fail(f"'machine' lacks {key!r}")
+    check_fields(result, "ddim", {"model": dict, "rows": list})
     settings = result["settings"]
     for key in ("num", "steps", "etas", "seed"):
         if key not in settings:

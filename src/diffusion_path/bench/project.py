@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from matplotlib.figure import Figure
 
+from diffusion_path.bench import check_fields
 from diffusion_path.tools import validation
 
 __all__ = ["COMMANDS", "SUMMARY", "figure", "run", "table", "validate"]
@@ -114,22 +115,7 @@ def validate(result: dict) -> None:
     Raises:
         ValueError: naming the field that is missing or wrong.
     """
-    if not isinstance(result, dict):
-        _fail(f"a dict, got {type(result).__name__}")
-    for key, kind in (
-        ("benchmark", str),
-        ("date", str),
-        ("machine", dict),
-        ("settings", dict),
-        ("rows", list),
-    ):
-        if not isinstance(result.get(key), kind):
-            _fail(f"{key!r} must be a {kind.__name__}, got {result.get(key)!r:.60}")
-    if result["benchmark"] != "project":
-        _fail(f"'benchmark' is {result['benchmark']!r}")
-    for key in ("cpu", "cores"):
-        if key not in result["machine"]:
-            _fail(f"'machine' lacks {key!r}")
+    check_fields(result, "project", {"rows": list})
     if not result["rows"]:
         _fail("'rows' is empty")
     for row in result["rows"]:

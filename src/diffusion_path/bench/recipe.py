@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from diffusion_path.bench import check_fields
 from diffusion_path.tools import validation
 
 __all__ = ["CLAIM", "SUMMARY", "claim", "figure", "run", "table", "validate"]
@@ -207,24 +208,7 @@ def validate(result: dict) -> None:
     Raises:
         ValueError: naming the field that is missing or wrong.
     """
-    if not isinstance(result, dict):
-        _fail(f"a dict, got {type(result).__name__}")
-    for key, kind in (
-        ("benchmark", str),
-        ("date", str),
-        ("machine", dict),
-        ("settings", dict),
-        ("model", dict),
-        ("losses", list),
-        ("rows", list),
-    ):
-        if not isinstance(result.get(key), kind):
-            _fail(f"{key!r} must be a {kind.__name__}, got {result.get(key)!r:.60}")
-    if result["benchmark"] != "recipe":
-        _fail(f"'benchmark' is {result['benchmark']!r}")
-    for key in ("cpu", "cores", "threads", "torch"):
-        if key not in result["machine"]:
-            _fail(f"'machine' lacks {key!r}")
+    check_fields(result, "recipe", {"model": dict, "losses": list, "rows": list})
     for key in ("steps", "batch_size", "lr", "T", "num", "sample_steps"):
         if key not in result["settings"]:
             _fail(f"'settings' lacks {key!r}")

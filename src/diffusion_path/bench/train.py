@@ -38,6 +38,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from diffusion_path.bench import check_fields
 from diffusion_path.tools import validation
 
 __all__ = [
@@ -478,24 +479,7 @@ def validate(result: dict) -> None:
     Raises:
         ValueError: naming the field that is missing or wrong.
     """
-    if not isinstance(result, dict):
-        _fail(f"a dict, got {type(result).__name__}")
-    for key, kind in (
-        ("benchmark", str),
-        ("date", str),
-        ("machine", dict),
-        ("settings", dict),
-        ("networks", dict),
-        ("versions", dict),
-        ("rows", list),
-    ):
-        if not isinstance(result.get(key), kind):
-            _fail(f"{key!r} must be a {kind.__name__}, got {result.get(key)!r:.60}")
-    if result["benchmark"] != "train":
-        _fail(f"'benchmark' is {result['benchmark']!r}")
-    for key in ("cpu", "cores", "threads", "torch"):
-        if key not in result["machine"]:
-            _fail(f"'machine' lacks {key!r}")
+    check_fields(result, "train", {"networks": dict, "versions": dict, "rows": list})
     for key in ("rounds", "round_seconds", "batch_size", "num", "small_batch", "large_batch"):
         if key not in result["settings"]:
             _fail(f"'settings' lacks {key!r}")
