@@ -25,6 +25,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -144,12 +145,19 @@ class Contract:
     checks: list[Check] = field(default_factory=list)
     specs: dict[str, FunctionSpec] = field(default_factory=dict)
 
-    def check(self, function: str, hint: str) -> Callable[[Callable], Callable]:
-        """Decorator registering ``run(impl)`` as a check of ``function``."""
+    def check(
+        self, function: str, hint: str, threads: int | None = None
+    ) -> Callable[[Callable], Callable]:
+        """Decorator registering ``run(impl)`` as a check of ``function``.
+
+        ``threads``: run the check with PyTorch on that many CPU threads (``1`` for tiny tensors,
+        where more threads only wait for each other), restoring the setting afterwards.
+        """
 
         def register(run: Callable[[ModuleType], None]) -> Callable[[ModuleType], None]:
             doc = (run.__doc__ or run.__name__).strip().splitlines()[0]
-            self.checks.append(Check(function, run.__name__, doc, hint, run))
+            body = run if threads is None else _on_threads(run, threads)
+            self.checks.append(Check(function, run.__name__, doc, hint, body))
             return run
 
         return register
@@ -196,3 +204,20 @@ class Contract:
         first = [check for check in derived if check.name in generic.FIRST]
         rest = [check for check in derived if check.name not in generic.FIRST]
         return first + own + rest
+
+
+def _on_threads(run: Callable[[ModuleType], None], threads: int) -> Callable[[ModuleType], None]:
+    """``run`` with PyTorch on ``threads`` CPU threads, the setting restored afterwards."""
+
+    @functools.wraps(run)
+    def on_threads(impl: ModuleType) -> None:
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            run(impl)
+        finally:
+            torch.set_num_threads(before)
+
+    return on_threads

@@ -32,26 +32,8 @@ from diffusion_path.diffusion.schedules import NoiseSchedule
 CONTRACT = Contract("core-3")
 
 
-def check(function: str, hint: str):
-    """``CONTRACT.check``, running the check on one CPU thread.
-
-    The tensors here are tiny: with more threads, each operation mostly waits for the others, and
-    on a busy machine a check can take a hundred times longer.
-    """
-
-    def register(run):
-        @functools.wraps(run)
-        def single_threaded(impl):
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                run(impl)
-            finally:
-                torch.set_num_threads(threads)
-
-        return CONTRACT.check(function, hint)(single_threaded)
-
-    return register
+#: ``CONTRACT.check`` on one CPU thread: the tensors here are tiny.
+check = functools.partial(CONTRACT.check, threads=1)
 
 
 #: A short schedule for the error measure: its indices are easy to tell apart.

@@ -33,22 +33,8 @@ from diffusion_path.tools.oracle import GaussianOracle
 CONTRACT = Contract("core-4")
 
 
-def check(function: str, hint: str):
-    """``CONTRACT.check``, running the check on one CPU thread (the tensors are tiny)."""
-
-    def register(run):
-        @functools.wraps(run)
-        def single_threaded(impl):
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                run(impl)
-            finally:
-                torch.set_num_threads(threads)
-
-        return CONTRACT.check(function, hint)(single_threaded)
-
-    return register
+#: ``CONTRACT.check`` on one CPU thread: the tensors here are tiny.
+check = functools.partial(CONTRACT.check, threads=1)
 
 
 #: A short schedule whose steps are easy to tell apart.

@@ -44,22 +44,8 @@ from diffusion_path.diffusion.schedules import NoiseSchedule
 CONTRACT = Contract("core-5")
 
 
-def check(function: str, hint: str):
-    """``CONTRACT.check``, running the check on one CPU thread (the tensors here are tiny)."""
-
-    def register(run):
-        @functools.wraps(run)
-        def single_threaded(impl):
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                run(impl)
-            finally:
-                torch.set_num_threads(threads)
-
-        return CONTRACT.check(function, hint)(single_threaded)
-
-    return register
+#: ``CONTRACT.check`` on one CPU thread: the tensors here are tiny.
+check = functools.partial(CONTRACT.check, threads=1)
 
 
 #: A short schedule: five indices, easy to tell apart, with very different noise levels.
