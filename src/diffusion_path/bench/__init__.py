@@ -227,12 +227,18 @@ def figure(result: dict):
     return get(str(result.get("benchmark"))).figure(result)
 
 
-def check_fields(result: object, name: str, fields: dict[str, type]) -> dict:
+def check_fields(
+    result: object,
+    name: str,
+    fields: dict[str, type],
+    keys: dict[str, tuple[str, ...]] | None = None,
+) -> dict:
     """``result`` if it is a dict with the registry's fields for benchmark ``name`` and ``fields``.
 
     The part of every benchmark's ``validate`` that is the same for all: ``result`` is a dict,
     ``"benchmark"`` is ``name``, ``"date"`` a string, ``"machine"`` what ``machine()`` records,
-    ``"settings"`` a dict, and each key of ``fields`` holds a value of its type.
+    ``"settings"`` a dict, each key of ``fields`` holds a value of its type, and each dict named
+    in ``keys`` holds the keys listed for it.
 
     Raises:
         ValueError: naming the field that is missing or wrong.
@@ -255,7 +261,9 @@ def check_fields(result: object, name: str, fields: dict[str, type]) -> dict:
             fail(f"{key!r} must be a {kind.__name__}, got {result.get(key)!r:.60}")
     if result["benchmark"] != name:
         fail(f"'benchmark' is {result['benchmark']!r}")
-    for key in ("cpu", "cores", "threads", "torch"):
-        if key not in result["machine"]:
-            fail(f"'machine' lacks {key!r}")
+    required = {"machine": ("cpu", "cores", "threads", "torch"), **(keys or {})}
+    for field, names in required.items():
+        for key in names:
+            if key not in result[field]:
+                fail(f"{field!r} lacks {key!r}")
     return result

@@ -239,14 +239,16 @@ def validate(result: dict) -> None:
     Raises:
         ValueError: naming the field that is missing or wrong.
     """
-    check_fields(result, "ddim", {"model": dict, "rows": list})
+    check_fields(
+        result,
+        "ddim",
+        {"model": dict, "rows": list},
+        keys={
+            "settings": ("num", "steps", "etas", "seed"),
+            "model": ("T", "trained_steps", "source", "parameters", "data"),
+        },
+    )
     settings = result["settings"]
-    for key in ("num", "steps", "etas", "seed"):
-        if key not in settings:
-            _fail(f"'settings' lacks {key!r}")
-    for key in ("T", "trained_steps", "source", "parameters", "data"):
-        if key not in result["model"]:
-            _fail(f"'model' lacks {key!r}")
     for row in result["rows"]:
         if not isinstance(row, dict) or any(k not in row for k in ROW_FIELDS):
             _fail(f"every row needs {', '.join(ROW_FIELDS)}; got {row!r:.80}")

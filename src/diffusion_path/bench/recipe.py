@@ -208,13 +208,15 @@ def validate(result: dict) -> None:
     Raises:
         ValueError: naming the field that is missing or wrong.
     """
-    check_fields(result, "recipe", {"model": dict, "losses": list, "rows": list})
-    for key in ("steps", "batch_size", "lr", "T", "num", "sample_steps"):
-        if key not in result["settings"]:
-            _fail(f"'settings' lacks {key!r}")
-    for key in ("parameters", "trained_steps"):
-        if key not in result["model"]:
-            _fail(f"'model' lacks {key!r}")
+    check_fields(
+        result,
+        "recipe",
+        {"model": dict, "losses": list, "rows": list},
+        keys={
+            "settings": ("steps", "batch_size", "lr", "T", "num", "sample_steps"),
+            "model": ("parameters", "trained_steps"),
+        },
+    )
     if len(result["rows"]) != 1 or not isinstance(result["rows"][0], dict):
         _fail(f"'rows' must hold one row, got {result['rows']!r:.80}")
     row = result["rows"][0]

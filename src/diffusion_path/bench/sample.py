@@ -365,15 +365,16 @@ def validate(result: dict) -> None:
     Raises:
         ValueError: naming the field that is missing or wrong.
     """
-    check_fields(result, "sample", {"model": dict, "versions": dict, "rows": list})
-    for key in ("num", "steps", "seed"):
-        if key not in result["settings"]:
-            _fail(f"'settings' lacks {key!r}")
-    for key in ("T", "trained_steps", "source"):
-        if key not in result["model"]:
-            _fail(f"'model' lacks {key!r}")
-    if "diffusers" not in result["versions"]:
-        _fail("'versions' lacks 'diffusers'")
+    check_fields(
+        result,
+        "sample",
+        {"model": dict, "versions": dict, "rows": list},
+        keys={
+            "settings": ("num", "steps", "seed"),
+            "model": ("T", "trained_steps", "source"),
+            "versions": ("diffusers",),
+        },
+    )
     got = []
     for row in result["rows"]:
         if not isinstance(row, dict) or any(k not in row for k in ROW_FIELDS):

@@ -479,12 +479,22 @@ def validate(result: dict) -> None:
     Raises:
         ValueError: naming the field that is missing or wrong.
     """
-    check_fields(result, "train", {"networks": dict, "versions": dict, "rows": list})
-    for key in ("rounds", "round_seconds", "batch_size", "num", "small_batch", "large_batch"):
-        if key not in result["settings"]:
-            _fail(f"'settings' lacks {key!r}")
-    if "diffusers" not in result["versions"]:
-        _fail("'versions' lacks 'diffusers'")
+    check_fields(
+        result,
+        "train",
+        {"networks": dict, "versions": dict, "rows": list},
+        keys={
+            "settings": (
+                "rounds",
+                "round_seconds",
+                "batch_size",
+                "num",
+                "small_batch",
+                "large_batch",
+            ),
+            "versions": ("diffusers",),
+        },
+    )
     networks = [row.get("network") if isinstance(row, dict) else None for row in result["rows"]]
     if networks != list(NETWORKS):
         _fail(f"the rows must be {', '.join(NETWORKS)}, in that order; got {networks}")
