@@ -23,6 +23,8 @@ from diffusion_path.contracts.asserts import (
     to_numpy,
 )
 from diffusion_path.contracts.base import Contract, Invalid, call
+from diffusion_path.contracts.inputs import alpha_bars_by_loop as _alpha_bars
+from diffusion_path.contracts.inputs import seeded_randn as _randn
 from diffusion_path.diffusion.schedules import NoiseSchedule
 
 CONTRACT = Contract("core-1")
@@ -31,20 +33,7 @@ check = CONTRACT.check
 BETAS = np.array([0.05, 0.1, 0.2, 0.3, 0.5])
 
 
-def _alpha_bars(betas: np.ndarray) -> np.ndarray:
-    """$\\bar\\alpha_t$ by an explicit loop, independent of any cumprod in the code under test."""
-    out, running = [], 1.0
-    for beta in betas:
-        running *= 1.0 - beta
-        out.append(running)
-    return np.array(out)
-
-
 _numpy = to_numpy
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 CONTRACT.function(

@@ -27,6 +27,8 @@ from diffusion_path.contracts.asserts import (
     to_numpy,
 )
 from diffusion_path.contracts.base import Contract, Invalid, call
+from diffusion_path.contracts.inputs import alpha_bars_by_loop as _alpha_bars
+from diffusion_path.contracts.inputs import seeded_randn as _randn
 from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.tools.oracle import GaussianMixtureOracle, GaussianOracle
 
@@ -39,19 +41,6 @@ BETAS = np.array([0.3, 0.1, 0.2, 0.3, 0.5])
 
 def _schedule(betas: np.ndarray = BETAS) -> NoiseSchedule:
     return NoiseSchedule(torch.tensor(betas))
-
-
-def _alpha_bars(betas: np.ndarray) -> np.ndarray:
-    """$\\bar\\alpha$ by an explicit loop, independent of any cumprod in the code under test."""
-    out, running = [], 1.0
-    for beta in betas:
-        running *= 1.0 - beta
-        out.append(running)
-    return np.array(out)
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def _bayes_posterior(x0: np.ndarray, x_t: np.ndarray, t: int, betas: np.ndarray) -> tuple:

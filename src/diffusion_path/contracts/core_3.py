@@ -27,6 +27,8 @@ from diffusion_path.contracts.asserts import (
     to_numpy,
 )
 from diffusion_path.contracts.base import Contract, Invalid, call
+from diffusion_path.contracts.inputs import alpha_bars_by_loop as _alpha_bars
+from diffusion_path.contracts.inputs import seeded_randn as _randn
 from diffusion_path.diffusion.schedules import NoiseSchedule
 
 CONTRACT = Contract("core-3")
@@ -42,19 +44,6 @@ BETAS = np.array([0.05, 0.1, 0.2, 0.3, 0.5])
 
 def _schedule() -> NoiseSchedule:
     return NoiseSchedule(torch.tensor(BETAS))
-
-
-def _alpha_bars(betas: np.ndarray) -> np.ndarray:
-    """$\\bar\\alpha$ by an explicit loop, independent of any cumprod in the code under test."""
-    out, running = [], 1.0
-    for beta in betas:
-        running *= 1.0 - beta
-        out.append(running)
-    return np.array(out)
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def _randomise(

@@ -27,6 +27,7 @@ from diffusion_path.contracts.asserts import (
     to_numpy,
 )
 from diffusion_path.contracts.base import Contract, Invalid, call
+from diffusion_path.contracts.inputs import seeded_randn as _randn
 from diffusion_path.diffusion.schedules import NoiseSchedule
 from diffusion_path.tools.oracle import GaussianOracle
 
@@ -44,10 +45,6 @@ T = len(BETAS)
 
 def _schedule(betas: np.ndarray = BETAS) -> NoiseSchedule:
     return NoiseSchedule(torch.tensor(betas))
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def _gen(seed: int) -> torch.Generator:

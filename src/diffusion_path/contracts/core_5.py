@@ -39,6 +39,8 @@ from diffusion_path.contracts.asserts import (
     to_numpy,
 )
 from diffusion_path.contracts.base import Contract, Failure, Invalid, call
+from diffusion_path.contracts.inputs import alpha_bars_by_loop as _alpha_bars
+from diffusion_path.contracts.inputs import seeded_randn as _randn
 from diffusion_path.diffusion.schedules import NoiseSchedule
 
 CONTRACT = Contract("core-5")
@@ -56,20 +58,7 @@ def _schedule() -> NoiseSchedule:
     return NoiseSchedule(torch.tensor(BETAS))
 
 
-def _alpha_bars(betas: np.ndarray) -> np.ndarray:
-    """$\\bar\\alpha$ by an explicit loop, independent of any cumprod in the code under test."""
-    out, running = [], 1.0
-    for beta in betas:
-        running *= 1.0 - beta
-        out.append(running)
-    return np.array(out)
-
-
 ABAR = _alpha_bars(BETAS)
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def _index(t: torch.Tensor, T: int, batch: int, hint: str) -> np.ndarray:

@@ -22,6 +22,7 @@ from diffusion_path.contracts.asserts import (
     to_numpy,
 )
 from diffusion_path.contracts.base import Contract, Invalid, call
+from diffusion_path.contracts.inputs import seeded_randn as _randn
 from diffusion_path.diffusion.schedules import NoiseSchedule
 
 CONTRACT = Contract("core-6")
@@ -41,10 +42,6 @@ def _abar(betas: np.ndarray = BETAS) -> np.ndarray:
         running *= 1.0 - beta
         out.append(running)
     return np.array(out)
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def _ddim_by_hand(eps, x, t, s, eta, z=None, clip=False, mistake=None, nan=False):

@@ -26,13 +26,10 @@ from diffusion_path.contracts.asserts import (
     to_numpy,
 )
 from diffusion_path.contracts.base import Contract, Failure, Invalid, call
+from diffusion_path.contracts.inputs import seeded_randn as _randn
 
 CONTRACT = Contract("pre-4")
 check = CONTRACT.check
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def _gen(seed: int) -> torch.Generator:

@@ -35,6 +35,7 @@ from diffusion_path.contracts.asserts import (
     to_numpy,
 )
 from diffusion_path.contracts.base import Contract, Invalid, call
+from diffusion_path.contracts.inputs import seeded_randn as _randn
 
 CONTRACT = Contract("pre-5")
 check = CONTRACT.check
@@ -44,10 +45,6 @@ MEAN = np.array([0.5, -1.0, 0.2])
 COV = np.array([[1.0, 0.6, 0.2], [0.6, 0.8, -0.3], [0.2, -0.3, 0.5]])
 #: One noise level per example of a batch of five.
 SIGMAS = np.array([0.2, 0.5, 1.0, 2.0, 0.7])
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def _t(array: np.ndarray) -> torch.Tensor:
